@@ -1,0 +1,135 @@
+//! Starts the parts of bgplb, wires their channels and stops them on SIGTERM.
+//!
+//! ```text
+//!  docker watcher ──┐
+//!  gobgpd supervisor┼─> controller (reconcile loop) ─> kernel, gobgpd
+//!  plugin server ───┘
+//! ```
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use crate::bgp::process::{self, ProcessConfig};
+use crate::bgp::speaker::SpeakerConfig;
+use crate::bgp::BgpClient;
+use crate::config::Config;
+use crate::controller::desired::NextHops;
+use crate::controller::{Controller, ControllerConfig, Msg, Parts};
+use crate::docker::Docker;
+use crate::netdev::{FreshLinks, NetDevices};
+use crate::plugin::{self, PluginState};
+use crate::routes::Routes;
+
+/// Runs bgplb until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let driver = driver_name(&config)?;
+    tracing::info!(driver = %driver, router_id = %config.router_id, local_as = config.local_as,
+        peer = %config.peer.address, peer_as = config.peer.asn, "bgplb starting");
+
+    let (connection, handle, _) =
+        rtnetlink::new_connection().context("failed to open a netlink socket")?;
+    tokio::spawn(connection.instrument(tracing::info_span!("kernel")));
+    let netdev = NetDevices::new(handle.clone());
+    let docker = Docker::connect(&config.docker_socket)?;
+    let bgp = BgpClient::new(&config.gobgp_api)?;
+    let fresh = Arc::new(FreshLinks::default());
+    let (tx, rx) = mpsc::channel::<Msg>(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let supervisor = process::supervise(
+        ProcessConfig {
+            binary: config.gobgpd_path.clone(),
+            api: config.gobgp_api.clone(),
+        },
+        tx.clone(),
+        stop_rx.clone(),
+    );
+    docker.clone().watch(tx.clone());
+
+    let controller_config = ControllerConfig {
+        drivers: HashSet::from([driver]),
+        drain: config.drain,
+        next_hops: NextHops {
+            v4: Some(config.router_id.into()),
+            v6: None,
+        },
+        resync: config.resync_interval,
+        speaker: SpeakerConfig {
+            asn: config.local_as,
+            router_id: config.router_id,
+            listen_port: config.router_port,
+            peer: config.peer.clone(),
+            connect_retry: config.connect_retry,
+        },
+    };
+    let parts = Parts {
+        docker,
+        netdev: netdev.clone(),
+        routes: Routes::new(handle, config.route_protocol),
+        bgp,
+        fresh: fresh.clone(),
+    };
+    let controller = Controller::new(controller_config, parts, tx.clone());
+    let controller = tokio::spawn(
+        controller
+            .run(rx, stop_rx.clone())
+            .instrument(tracing::info_span!("controller")),
+    );
+
+    let state = Arc::new(PluginState {
+        netdev,
+        fresh,
+        controller: tx,
+        global_scope: config.global_scope,
+    });
+    let mut plugin_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move { crate::stopped(&mut plugin_stop).await };
+        plugin::serve(&config.plugin_socket, state, shutdown).await
+    });
+
+    let outcome = tokio::select! {
+        signal = wait_for_signal() => signal,
+        served = server => match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("plugin server failed")),
+            Err(e) => Err(anyhow::Error::from(e).context("plugin server panicked")),
+        },
+    };
+    tracing::info!("bgplb stopping");
+    let _ = stop_tx.send(true);
+    let _ = supervisor.await;
+    let _ = controller.await;
+    outcome
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Docker names a legacy plugin after its socket file: `/run/docker/plugins/NAME.sock`.
+fn driver_name(config: &Config) -> anyhow::Result<String> {
+    config
+        .plugin_socket
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .with_context(|| {
+            format!(
+                "PLUGIN_SOCKET {} has no file name",
+                config.plugin_socket.display()
+            )
+        })
+}

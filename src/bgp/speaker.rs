@@ -1,0 +1,124 @@
+//! Configures a running gobgpd to match bgplb's settings, and reports BGP
+//! session changes in the log.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::api::{
+    self, family, watch_event_response, AfiSafi, AfiSafiConfig, Family, PeerConf, Timers,
+    TimersConfig,
+};
+use super::{BgpClient, Error};
+use crate::config::PeerConfig;
+
+const HOLD_TIME: u64 = 90;
+const KEEPALIVE: u64 = 30;
+
+/// The settings gobgpd must run with.
+#[derive(Debug, Clone)]
+pub struct SpeakerConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    pub listen_port: i32,
+    pub peer: PeerConfig,
+    pub connect_retry: Duration,
+}
+
+/// Starts BGP and adds the peer where gobgpd lacks them. Safe to call on every
+/// pass: StartBgp is sent only to a gobgpd that has not started BGP, because a
+/// second StartBgp can wipe its RIB.
+pub async fn ensure_configured(client: &BgpClient, config: &SpeakerConfig) -> Result<(), Error> {
+    let global = client.global().await?;
+    if global.asn == 0 {
+        client.start(global_message(config)).await?;
+        tracing::info!(asn = config.asn, router_id = %config.router_id, listen_port = config.listen_port, "bgp started");
+    } else if global.asn != config.asn || global.router_id != config.router_id.to_string() {
+        tracing::warn!(
+            asn = global.asn,
+            router_id = %global.router_id,
+            want_asn = config.asn,
+            want_router_id = %config.router_id,
+            "gobgpd runs with other global settings; restart it to apply bgplb's"
+        );
+    }
+    let address = config.peer.address.to_string();
+    let peers = client.peers().await?;
+    if !peers.iter().any(|p| p.address == address) {
+        client.add_peer(peer_message(config)).await?;
+        tracing::info!(peer = %address, peer_as = config.peer.asn, "bgp peer added");
+    }
+    Ok(())
+}
+
+fn global_message(config: &SpeakerConfig) -> api::Global {
+    api::Global {
+        asn: config.asn,
+        router_id: config.router_id.to_string(),
+        listen_port: config.listen_port,
+        ..Default::default()
+    }
+}
+
+/// The peer, with a short connect-retry so that a router that comes up late is
+/// reached in seconds (gobgpd's default is two minutes), and both unicast
+/// families so that IPv6 addresses can ride an IPv4 session.
+pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
+    let unicast = |afi: family::Afi| AfiSafi {
+        config: Some(AfiSafiConfig {
+            family: Some(Family {
+                afi: afi as i32,
+                safi: family::Safi::Unicast as i32,
+            }),
+            enabled: true,
+        }),
+        ..Default::default()
+    };
+    api::Peer {
+        conf: Some(PeerConf {
+            neighbor_address: config.peer.address.to_string(),
+            peer_asn: config.peer.asn,
+            auth_password: config.peer.password.clone().unwrap_or_default(),
+            ..Default::default()
+        }),
+        timers: Some(Timers {
+            config: Some(TimersConfig {
+                connect_retry: config.connect_retry.as_secs(),
+                hold_time: HOLD_TIME,
+                keepalive_interval: KEEPALIVE,
+                ..Default::default()
+            }),
+            state: None,
+        }),
+        afi_safis: vec![unicast(family::Afi::Ip), unicast(family::Afi::Ip6)],
+        ..Default::default()
+    }
+}
+
+/// Logs BGP sessions going up and down, following gobgpd's peer events until
+/// the stream ends (gobgpd stopped); the caller restarts it with the next gobgpd.
+pub async fn log_sessions(client: BgpClient) {
+    let mut stream = match client.watch_peers().await {
+        Ok(s) => s,
+        Err(error) => return tracing::debug!(error = %error, "cannot watch bgp peers"),
+    };
+    let mut established: HashMap<String, bool> = HashMap::new();
+    while let Ok(Some(msg)) = stream.message().await {
+        let Some(watch_event_response::Event::Peer(event)) = msg.event else {
+            continue;
+        };
+        let Some(peer) = event.peer else { continue };
+        let state = peer.state.unwrap_or_default();
+        let address = peer
+            .conf
+            .map(|c| c.neighbor_address)
+            .unwrap_or(state.neighbor_address.clone());
+        let up = state.session_state == api::peer_state::SessionState::Established as i32;
+        let was_up = established.insert(address.clone(), up).unwrap_or(false);
+        match (was_up, up) {
+            (false, true) => tracing::info!(peer = %address, "bgp session established"),
+            (true, false) => tracing::warn!(peer = %address, "bgp session down"),
+            _ => tracing::trace!(peer = %address, state = state.session_state, "bgp peer state"),
+        }
+    }
+}

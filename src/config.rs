@@ -1,0 +1,349 @@
+//! Settings from the environment and the command line, validated before start-up.
+//!
+//! Every setting is an environment variable (so that `docker plugin set NAME=value`
+//! works) and a flag. The names of docker-bgp-lb keep their meaning.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// What to do with a container after SIGUSR2 drained it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DrainAction {
+    /// Send SIGTERM after the drain delay.
+    Stop,
+    /// Leave the container running, withdrawn, until it restarts.
+    None,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The command line and environment of bgplb.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "bgplb",
+    version,
+    about = "Docker network and IPAM plugin that announces healthy containers' addresses over BGP"
+)]
+pub struct Settings {
+    /// BGP router id of this host; also the next hop of every announced address.
+    #[arg(long, env = "ROUTER_ID")]
+    pub router_id: Ipv4Addr,
+
+    /// TCP port the BGP speaker listens on; -1 means do not listen (bgplb dials its peers).
+    #[arg(long, env = "ROUTER_PORT", default_value_t = -1, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=65535))]
+    pub router_port: i32,
+
+    /// Autonomous system number of this host.
+    #[arg(long, env = "LOCAL_AS", default_value_t = 64512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub local_as: u32,
+
+    /// Address of the BGP peer (the router).
+    #[arg(long, env = "PEER_ADDRESS")]
+    pub peer_address: IpAddr,
+
+    /// Autonomous system number of the peer.
+    #[arg(long, env = "PEER_AS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub peer_as: u32,
+
+    /// TCP MD5 password of the BGP session (never logged).
+    #[arg(long, env = "PEER_PASSWORD", hide_env_values = true)]
+    pub peer_password: Option<String>,
+
+    /// Seconds between attempts to connect to a peer that is down.
+    #[arg(long, env = "CONNECT_RETRY", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub connect_retry: u64,
+
+    /// Drain a container that receives SIGUSR2: withdraw its address at once.
+    #[arg(long, env = "SIGUSR2_HANDLER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sigusr2_handler: bool,
+
+    /// What to do after the drain delay: `stop` sends SIGTERM, `none` leaves it running.
+    #[arg(long, env = "SIGUSR2_ACTION", value_enum, default_value_t = DrainAction::Stop)]
+    pub sigusr2_action: DrainAction,
+
+    /// Seconds between the withdrawal of a drained container and its SIGTERM.
+    #[arg(long, env = "DRAIN_DELAY", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub drain_delay: u64,
+
+    /// Report the network driver's scope as global (Docker Swarm).
+    #[arg(long, env = "GLOBAL_SCOPE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub global_scope: bool,
+
+    /// Unix socket of the Docker plugin protocol; Docker names the driver after its file stem.
+    #[arg(
+        long,
+        env = "PLUGIN_SOCKET",
+        default_value = "/run/docker/plugins/bgplb.sock"
+    )]
+    pub plugin_socket: PathBuf,
+
+    /// Unix socket of the Docker Engine API.
+    #[arg(long, env = "DOCKER_SOCKET", default_value = "/var/run/docker.sock")]
+    pub docker_socket: PathBuf,
+
+    /// gobgpd binary to run as a child process.
+    #[arg(long, env = "GOBGPD_PATH", default_value = "gobgpd")]
+    pub gobgpd_path: PathBuf,
+
+    /// gRPC address of gobgpd: `unix:///path` or `host:port` on loopback.
+    #[arg(
+        long,
+        env = "GOBGP_API",
+        default_value = "unix:///run/bgplb/gobgp.sock"
+    )]
+    pub gobgp_api: String,
+
+    /// Where bgplb keeps the networks Docker told it about.
+    #[arg(long, env = "STATE_FILE", default_value = "/var/lib/bgplb/state.json")]
+    pub state_file: PathBuf,
+
+    /// Seconds between full reconcile passes when nothing happens.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub resync_interval: u64,
+
+    /// Kernel route protocol number that marks the routes bgplb owns.
+    #[arg(long, env = "ROUTE_PROTOCOL", default_value_t = 201,
+          value_parser = clap::value_parser!(u8).range(5..=254))]
+    pub route_protocol: u8,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Where gobgpd's gRPC API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiAddress {
+    /// A unix socket path.
+    Unix(PathBuf),
+    /// A TCP address on loopback.
+    Tcp(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for ApiAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiAddress::Unix(p) => write!(f, "unix://{}", p.display()),
+            ApiAddress::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// A setting whose value is not acceptable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}={value:?}: {valid}")]
+pub struct InvalidSetting {
+    pub name: &'static str,
+    pub value: String,
+    pub valid: &'static str,
+}
+
+/// Validated settings, in the types the rest of bgplb uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub router_id: Ipv4Addr,
+    pub router_port: i32,
+    pub local_as: u32,
+    pub peer: PeerConfig,
+    pub connect_retry: Duration,
+    pub drain: Option<DrainConfig>,
+    pub global_scope: bool,
+    pub plugin_socket: PathBuf,
+    pub docker_socket: PathBuf,
+    pub gobgpd_path: PathBuf,
+    pub gobgp_api: ApiAddress,
+    pub state_file: PathBuf,
+    pub resync_interval: Duration,
+    pub route_protocol: u8,
+}
+
+/// The one BGP peer of this host.
+#[derive(Clone)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConfig")
+            .field("address", &self.address)
+            .field("asn", &self.asn)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+/// SIGUSR2 drain behaviour, present when SIGUSR2_HANDLER is on.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainConfig {
+    pub delay: Duration,
+    pub action: DrainAction,
+}
+
+impl Settings {
+    /// Checks what clap cannot and converts to [`Config`].
+    pub fn validate(self) -> Result<Config, InvalidSetting> {
+        if self.router_id.is_unspecified() || self.router_id.is_loopback() {
+            return Err(InvalidSetting {
+                name: "ROUTER_ID",
+                value: self.router_id.to_string(),
+                valid:
+                    "an IPv4 address of this host that the peer can reach (not 0.0.0.0 or loopback)",
+            });
+        }
+        let gobgp_api = parse_api_address(&self.gobgp_api)?;
+        let drain = self.sigusr2_handler.then_some(DrainConfig {
+            delay: Duration::from_secs(self.drain_delay),
+            action: self.sigusr2_action,
+        });
+        Ok(Config {
+            router_id: self.router_id,
+            router_port: self.router_port,
+            local_as: self.local_as,
+            peer: PeerConfig {
+                address: self.peer_address,
+                asn: self.peer_as,
+                password: self.peer_password.filter(|p| !p.is_empty()),
+            },
+            connect_retry: Duration::from_secs(self.connect_retry),
+            drain,
+            global_scope: self.global_scope,
+            plugin_socket: self.plugin_socket,
+            docker_socket: self.docker_socket,
+            gobgpd_path: self.gobgpd_path,
+            gobgp_api,
+            state_file: self.state_file,
+            resync_interval: Duration::from_secs(self.resync_interval),
+            route_protocol: self.route_protocol,
+        })
+    }
+}
+
+/// Parses GOBGP_API: a unix socket URL, or a TCP address that must be loopback,
+/// because gobgpd's API has no authentication.
+pub fn parse_api_address(value: &str) -> Result<ApiAddress, InvalidSetting> {
+    let invalid = || InvalidSetting {
+        name: "GOBGP_API",
+        value: value.to_string(),
+        valid: "unix:///absolute/path.sock, or a loopback address and port such as 127.0.0.1:50052",
+    };
+    if let Some(path) = value.strip_prefix("unix://") {
+        let path = PathBuf::from(path);
+        return if path.is_absolute() {
+            Ok(ApiAddress::Unix(path))
+        } else {
+            Err(invalid())
+        };
+    }
+    match value.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_loopback() && addr.port() != 0 => Ok(ApiAddress::Tcp(addr)),
+        _ => Err(invalid()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Settings, clap::Error> {
+        let base = [
+            "bgplb",
+            "--router-id",
+            "198.51.100.1",
+            "--peer-address",
+            "198.51.100.2",
+        ];
+        let all: Vec<&str> = base
+            .iter()
+            .copied()
+            .chain(["--peer-as", "64512"])
+            .chain(args.iter().copied())
+            .collect();
+        Settings::try_parse_from(all)
+    }
+
+    #[test]
+    fn defaults_match_the_original_plugin() {
+        let c = parse(&[]).unwrap().validate().unwrap();
+        assert_eq!(c.local_as, 64512);
+        assert_eq!(c.router_port, -1);
+        assert!(c.drain.is_none());
+        assert!(!c.global_scope);
+        assert_eq!(
+            c.plugin_socket,
+            PathBuf::from("/run/docker/plugins/bgplb.sock")
+        );
+    }
+
+    #[test]
+    fn drain_settings_apply_only_with_the_handler_on() {
+        let c = parse(&["--sigusr2-handler", "true", "--drain-delay", "3"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        let d = c.drain.unwrap();
+        assert_eq!(d.delay, Duration::from_secs(3));
+        assert_eq!(d.action, DrainAction::Stop);
+    }
+
+    #[test]
+    fn bad_numbers_are_refused() {
+        assert!(parse(&["--local-as", "0"]).is_err());
+        assert!(parse(&["--router-port", "70000"]).is_err());
+        assert!(parse(&["--local-as", "abc"]).is_err());
+        assert!(parse(&["--sigusr2-action", "reboot"]).is_err());
+    }
+
+    #[test]
+    fn loopback_router_id_is_refused_with_the_name() {
+        let s = Settings::try_parse_from([
+            "bgplb",
+            "--router-id",
+            "127.0.0.1",
+            "--peer-address",
+            "198.51.100.2",
+            "--peer-as",
+            "1",
+        ])
+        .unwrap();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("ROUTER_ID"), "{err}");
+        assert!(err.contains("127.0.0.1"), "{err}");
+    }
+
+    #[test]
+    fn gobgp_api_must_be_unix_or_loopback() {
+        assert_eq!(
+            parse_api_address("unix:///run/x.sock").unwrap(),
+            ApiAddress::Unix("/run/x.sock".into())
+        );
+        assert!(parse_api_address("127.0.0.1:50052").is_ok());
+        assert!(parse_api_address("0.0.0.0:50051").is_err());
+        assert!(parse_api_address("unix://relative").is_err());
+        assert!(parse_api_address("nonsense").is_err());
+    }
+
+    #[test]
+    fn password_is_hidden_in_debug_output() {
+        let c = parse(&["--peer-password", "s3cret"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Desired state: what Docker's snapshot, the drain set and the settings say
+//! the kernel and the BGP speaker should hold. A pure function.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::plan::Desired;
+use crate::docker::{ContainerView, Health, Snapshot};
+use crate::netdev;
+
+/// The next hop to announce per address family; a family without one is not announced.
+#[derive(Debug, Clone, Copy)]
+pub struct NextHops {
+    pub v4: Option<IpAddr>,
+    pub v6: Option<IpAddr>,
+}
+
+impl NextHops {
+    fn for_addr(&self, addr: IpAddr) -> Option<IpAddr> {
+        if addr.is_ipv4() {
+            self.v4
+        } else {
+            self.v6
+        }
+    }
+}
+
+/// Why an address is announced: for log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub network: String,
+    pub container: String,
+}
+
+/// Whether routers should send this container traffic: healthy, or running
+/// without a health check, and not draining.
+pub fn should_announce(c: &ContainerView, drained: &HashSet<String>) -> bool {
+    let healthy = matches!(c.health, Health::Healthy | Health::None);
+    c.running && !c.paused && healthy && !drained.contains(&c.id)
+}
+
+/// Desired state, and the owner of each address for log lines.
+///
+/// The kernel route follows the endpoint (a running container is attached);
+/// the announcement follows health and drain. When two networks claim the same
+/// address, the first one listed wins.
+pub fn desired(
+    snapshot: &Snapshot,
+    drained: &HashSet<String>,
+    next_hops: NextHops,
+) -> (Desired, HashMap<IpAddr, Owner>) {
+    let mut d = Desired::default();
+    let mut owners = HashMap::new();
+    let networks: HashMap<&str, _> = snapshot
+        .networks
+        .iter()
+        .map(|n| (n.id.as_str(), n))
+        .collect();
+    for n in &snapshot.networks {
+        d.bridges.insert(netdev::bridge_name(&n.id));
+    }
+    for c in snapshot.containers.iter().filter(|c| c.running) {
+        let announce = should_announce(c, drained);
+        for (network_id, endpoint_id) in &c.endpoints {
+            let Some(network) = networks.get(network_id.as_str()) else {
+                continue;
+            };
+            let bridge = netdev::bridge_name(network_id);
+            d.keep_links.insert(netdev::veth_names(endpoint_id).0);
+            for vip in &network.vips {
+                d.routes.entry(*vip).or_insert_with(|| bridge.clone());
+                let owner = Owner {
+                    network: network.name.clone(),
+                    container: c.name.clone(),
+                };
+                let hop = next_hops.for_addr(*vip);
+                if let (true, Some(hop)) = (announce, hop) {
+                    d.announce.entry(*vip).or_insert(hop);
+                    owners.insert(*vip, owner);
+                } else {
+                    owners.entry(*vip).or_insert(owner);
+                }
+            }
+        }
+    }
+    (d, owners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::NetworkView;
+
+    const NET: &str = "0123456789abcdef";
+
+    fn hops() -> NextHops {
+        NextHops {
+            v4: Some("198.51.100.1".parse().unwrap()),
+            v6: None,
+        }
+    }
+
+    fn snapshot(containers: Vec<ContainerView>) -> Snapshot {
+        let network = NetworkView {
+            id: NET.into(),
+            name: "web".into(),
+            driver: "bgplb".into(),
+            vips: vec!["203.0.113.10".parse().unwrap()],
+        };
+        Snapshot {
+            networks: vec![network],
+            containers,
+        }
+    }
+
+    fn container(id: &str, running: bool, health: Health) -> ContainerView {
+        ContainerView {
+            id: id.into(),
+            name: format!("c-{id}"),
+            running,
+            paused: false,
+            health,
+            endpoints: if running {
+                vec![(NET.into(), format!("ep{id}"))]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn vip() -> IpAddr {
+        "203.0.113.10".parse().unwrap()
+    }
+
+    #[test]
+    fn healthy_container_is_routed_and_announced() {
+        let (d, owners) = desired(
+            &snapshot(vec![container("1", true, Health::Healthy)]),
+            &HashSet::new(),
+            hops(),
+        );
+        assert_eq!(d.routes.get(&vip()), Some(&"bgplb-012345678".to_string()));
+        assert_eq!(
+            d.announce.get(&vip()),
+            Some(&"198.51.100.1".parse().unwrap())
+        );
+        assert!(d.keep_links.contains("vblep1"));
+        assert_eq!(owners[&vip()].container, "c-1");
+    }
+
+    #[test]
+    fn unhealthy_or_starting_container_is_routed_but_not_announced() {
+        for health in [Health::Unhealthy, Health::Starting] {
+            let (d, _) = desired(
+                &snapshot(vec![container("1", true, health)]),
+                &HashSet::new(),
+                hops(),
+            );
+            assert!(d.routes.contains_key(&vip()));
+            assert!(d.announce.is_empty(), "{health:?}");
+        }
+    }
+
+    #[test]
+    fn container_without_health_check_is_announced_while_running() {
+        let (d, _) = desired(
+            &snapshot(vec![container("1", true, Health::None)]),
+            &HashSet::new(),
+            hops(),
+        );
+        assert!(d.announce.contains_key(&vip()));
+    }
+
+    #[test]
+    fn stopped_container_reading_unhealthy_has_neither() {
+        let (d, _) = desired(
+            &snapshot(vec![container("1", false, Health::Unhealthy)]),
+            &HashSet::new(),
+            hops(),
+        );
+        assert!(d.routes.is_empty() && d.announce.is_empty());
+        assert!(d.bridges.contains("bgplb-012345678"));
+    }
+
+    #[test]
+    fn draining_container_is_withdrawn_but_keeps_its_route() {
+        let drained = HashSet::from(["1".to_string()]);
+        let (d, _) = desired(
+            &snapshot(vec![container("1", true, Health::Healthy)]),
+            &drained,
+            hops(),
+        );
+        assert!(d.routes.contains_key(&vip()));
+        assert!(d.announce.is_empty());
+    }
+
+    #[test]
+    fn one_healthy_replica_is_enough_to_announce() {
+        let s = snapshot(vec![
+            container("1", true, Health::Unhealthy),
+            container("2", true, Health::Healthy),
+        ]);
+        let (d, owners) = desired(&s, &HashSet::new(), hops());
+        assert!(d.announce.contains_key(&vip()));
+        assert_eq!(owners[&vip()].container, "c-2");
+    }
+
+    #[test]
+    fn paused_container_keeps_its_route_but_is_withdrawn() {
+        let mut c = container("1", true, Health::Healthy);
+        c.paused = true;
+        let (d, _) = desired(&snapshot(vec![c]), &HashSet::new(), hops());
+        assert!(d.routes.contains_key(&vip()));
+        assert!(d.announce.is_empty());
+    }
+
+    #[test]
+    fn address_family_without_next_hop_is_not_announced() {
+        let mut s = snapshot(vec![container("1", true, Health::Healthy)]);
+        s.networks[0].vips = vec!["2001:db8::10".parse().unwrap()];
+        let (d, _) = desired(&s, &HashSet::new(), hops());
+        assert_eq!(d.routes.len(), 1);
+        assert!(d.announce.is_empty());
+    }
+}

@@ -1,0 +1,437 @@
+//! The controller: one task that owns bgplb's state and runs the reconcile loop.
+//!
+//! ```text
+//!  docker events ──────┐
+//!  gobgpd supervisor ──┤                      ┌──> kernel: bridges, veths, routes
+//!  plugin handlers ────┼─ mpsc<Msg> ─> loop ──┤
+//!  drain timers ───────┘    ^          │      └──> gobgpd: peers, paths (gRPC)
+//!        ^                  └─ resync ─┤
+//!        └──────── drain started ──────┘
+//! ```
+//!
+//! Each pass observes Docker, the kernel and gobgpd afresh, plans the
+//! difference ([`plan::plan`]) and applies it. Messages only say "look again";
+//! bursts of them are coalesced into one pass.
+
+pub mod desired;
+pub mod plan;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::bgp::process::SpeakerEvent;
+use crate::bgp::speaker::{self, SpeakerConfig};
+use crate::bgp::BgpClient;
+use crate::config::{DrainAction, DrainConfig};
+use crate::docker::{Backoff, Docker, Event, Snapshot, WatchMessage};
+use crate::netdev::{self, FreshLinks, NetDevices};
+use crate::routes::{OwnedRoute, Routes};
+use crate::stopped;
+use desired::{NextHops, Owner};
+use plan::{Action, Actual};
+
+/// SIGUSR2 on x86-64 and arm64 Linux, as Docker's `kill` event spells it.
+const SIGUSR2: &str = "12";
+
+/// What the controller is told. None carries state: each only asks for a pass
+/// or names the thing whose state to re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Something changed; look again.
+    Trigger(&'static str),
+    /// A network was created through this plugin: its driver name is ours.
+    NetworkCreated(String),
+    /// From the Docker event watcher.
+    Docker(WatchMessage),
+    /// From the gobgpd supervisor.
+    Speaker(SpeakerEvent),
+    /// A drained container's delay is over.
+    DrainDue(String),
+}
+
+impl From<WatchMessage> for Msg {
+    fn from(m: WatchMessage) -> Self {
+        Msg::Docker(m)
+    }
+}
+
+impl From<SpeakerEvent> for Msg {
+    fn from(e: SpeakerEvent) -> Self {
+        Msg::Speaker(e)
+    }
+}
+
+/// Why a pass did not finish; it is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("failed to observe docker")]
+    Docker(#[from] crate::docker::Error),
+    #[error("failed to observe links")]
+    Links(#[from] netdev::Error),
+    #[error("failed to observe routes")]
+    Routes(#[from] crate::routes::Error),
+    #[error("bgp speaker is not ready")]
+    Speaker(#[source] crate::bgp::Error),
+    #[error("{0} of the planned actions failed")]
+    Actions(usize),
+}
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Docker driver names whose networks are bgplb's.
+    pub drivers: HashSet<String>,
+    pub drain: Option<DrainConfig>,
+    pub next_hops: NextHops,
+    pub resync: Duration,
+    pub speaker: SpeakerConfig,
+}
+
+/// The parts the controller drives.
+pub struct Parts {
+    pub docker: Docker,
+    pub netdev: NetDevices,
+    pub routes: Routes,
+    pub bgp: BgpClient,
+    pub fresh: Arc<FreshLinks>,
+}
+
+/// The reconcile loop and the state only it touches.
+pub struct Controller {
+    config: ControllerConfig,
+    parts: Parts,
+    tx: mpsc::Sender<Msg>,
+    drivers: HashSet<String>,
+    created: HashSet<String>,
+    drained: HashSet<String>,
+    last: Snapshot,
+    speaker_started: bool,
+}
+
+impl Controller {
+    /// A controller; `tx` is the sender of its own channel, for drain timers.
+    pub fn new(config: ControllerConfig, parts: Parts, tx: mpsc::Sender<Msg>) -> Self {
+        let drivers = config.drivers.clone();
+        Self {
+            config,
+            parts,
+            tx,
+            drivers,
+            created: HashSet::new(),
+            drained: HashSet::new(),
+            last: Snapshot::default(),
+            speaker_started: false,
+        }
+    }
+
+    /// Runs passes until `shutdown` turns true.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut pending: Option<&'static str> = Some("start");
+        let mut next_pass = Instant::now() + self.config.resync;
+        loop {
+            if let Some(reason) = pending.take() {
+                next_pass = match self.pass(reason).await {
+                    Ok(()) => {
+                        backoff.reset();
+                        Instant::now() + self.config.resync
+                    }
+                    Err(error) => {
+                        let delay = backoff.next();
+                        let retry_ms = delay.as_millis() as u64;
+                        let error_text = crate::error_chain(&error);
+                        // Until gobgpd first answers, a missing speaker is expected.
+                        if matches!(error, PassError::Speaker(_)) && !self.speaker_started {
+                            tracing::debug!(error = %error_text, retry_ms, "reconcile pass incomplete");
+                        } else {
+                            tracing::warn!(error = %error_text, retry_ms, "reconcile pass incomplete");
+                        }
+                        Instant::now() + delay
+                    }
+                };
+            }
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { return };
+                    pending = self.handle(msg).await.or(pending);
+                    // Coalesce a burst into one pass.
+                    while let Ok(msg) = rx.try_recv() {
+                        pending = self.handle(msg).await.or(pending);
+                    }
+                }
+                _ = tokio::time::sleep_until(next_pass) => pending = Some("resync"),
+                _ = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Applies a message to the controller's own state; returns the reason
+    /// for a pass if one is needed.
+    async fn handle(&mut self, msg: Msg) -> Option<&'static str> {
+        match msg {
+            Msg::Trigger(reason) => Some(reason),
+            Msg::NetworkCreated(id) => {
+                self.created.insert(id);
+                Some("network created")
+            }
+            Msg::Docker(WatchMessage::Event(event)) => self.docker_event(event),
+            Msg::Docker(WatchMessage::Reconnected) => Some("docker reconnected"),
+            Msg::Docker(WatchMessage::Disconnected) => None,
+            Msg::Speaker(SpeakerEvent::Started { .. }) => {
+                self.speaker_started = true;
+                tokio::spawn(
+                    speaker::log_sessions(self.parts.bgp.clone())
+                        .instrument(tracing::info_span!("bgp")),
+                );
+                Some("gobgpd started")
+            }
+            Msg::Speaker(SpeakerEvent::Exited) => {
+                self.speaker_started = false;
+                None
+            }
+            Msg::DrainDue(id) => {
+                self.drain_due(&id).await;
+                None
+            }
+        }
+    }
+
+    fn docker_event(&mut self, event: Event) -> Option<&'static str> {
+        tracing::trace!(kind = %event.kind, action = %event.action, id = %event.id, "docker event");
+        match (event.kind.as_str(), event.action.as_str()) {
+            ("container", "kill") if event.signal.as_deref() == Some(SIGUSR2) => {
+                self.start_drain(&event.id);
+                Some("container drained")
+            }
+            ("container", "start" | "restart") => {
+                // A restarted container is serving again.
+                self.drained.remove(&event.id);
+                Some("container started")
+            }
+            ("network", "create") => {
+                if let (true, Some(driver)) = (self.created.contains(&event.id), event.driver) {
+                    self.drivers.insert(driver);
+                }
+                Some("network event")
+            }
+            ("container", _) => Some("container event"),
+            _ => Some("network event"),
+        }
+    }
+
+    fn start_drain(&mut self, id: &str) {
+        let Some(drain) = self.config.drain else {
+            return;
+        };
+        let Some(c) = self.last.containers.iter().find(|c| c.id == id) else {
+            return;
+        };
+        if !self.drained.insert(id.to_string()) {
+            return;
+        }
+        tracing::info!(container = %c.name, delay_s = drain.delay.as_secs(), "drain started");
+        let tx = self.tx.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(drain.delay).await;
+            let _ = tx.send(Msg::DrainDue(id)).await;
+        });
+    }
+
+    async fn drain_due(&mut self, id: &str) {
+        let Some(drain) = self.config.drain else {
+            return;
+        };
+        let Some(c) = self
+            .last
+            .containers
+            .iter()
+            .find(|c| c.id == id && c.running)
+        else {
+            return;
+        };
+        if !self.drained.contains(id) {
+            return;
+        }
+        if drain.action != DrainAction::Stop {
+            return tracing::info!(container = %c.name, "drain finished; container left running");
+        }
+        match self.parts.docker.kill(id, "SIGTERM").await {
+            Ok(()) => tracing::info!(container = %c.name, "drain finished; container sent SIGTERM"),
+            Err(error) => {
+                tracing::warn!(container = %c.name, error = %crate::error_chain(&error), "failed to stop drained container")
+            }
+        }
+    }
+
+    async fn pass(&mut self, reason: &'static str) -> Result<(), PassError> {
+        let span = tracing::debug_span!("pass", reason);
+        self.pass_inner().instrument(span).await
+    }
+
+    async fn pass_inner(&mut self) -> Result<(), PassError> {
+        // Observe Docker first: without it nothing is known, and nothing may change.
+        let snapshot = self
+            .parts
+            .docker
+            .snapshot(&self.drivers, &self.created)
+            .await?;
+        for n in snapshot
+            .networks
+            .iter()
+            .filter(|n| self.created.contains(&n.id))
+        {
+            self.drivers.insert(n.driver.clone());
+        }
+        self.drained
+            .retain(|id| snapshot.containers.iter().any(|c| &c.id == id && c.running));
+
+        // The speaker may be down (restarting); the kernel side goes on without it.
+        let speaker = match speaker::ensure_configured(&self.parts.bgp, &self.config.speaker).await
+        {
+            Ok(()) => self.parts.bgp.local_paths().await,
+            Err(e) => Err(e),
+        };
+        let (paths, speaker_error) = match speaker {
+            Ok(paths) => (Some(paths), None),
+            Err(e) => (None, Some(e)),
+        };
+
+        let links = self.parts.netdev.links().await?;
+        let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+        let routes = self.parts.routes.list().await?;
+        let actual = Actual {
+            links: links
+                .iter()
+                .filter(|l| netdev::is_ours(&l.name))
+                .map(|l| l.name.clone())
+                .collect(),
+            routes: routes
+                .iter()
+                .map(|r| (r.dst, names.get(&r.oif).cloned().unwrap_or_default()))
+                .collect(),
+            paths,
+        };
+        let (mut desired, owners) =
+            desired::desired(&snapshot, &self.drained, self.config.next_hops);
+        desired.keep_links.extend(self.parts.fresh.current());
+
+        let actions = plan::plan(&desired, &actual);
+        tracing::debug!(
+            networks = snapshot.networks.len(),
+            containers = snapshot.containers.len(),
+            actions = actions.len(),
+            "planned"
+        );
+        self.last = snapshot;
+        let failed = self.apply(actions, &owners, &links_by_name(&links)).await;
+        if failed > 0 {
+            return Err(PassError::Actions(failed));
+        }
+        match speaker_error {
+            Some(e) => Err(PassError::Speaker(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies actions in order; returns how many failed. An address whose
+    /// kernel route could not be added is not announced.
+    async fn apply(
+        &self,
+        actions: Vec<Action>,
+        owners: &HashMap<IpAddr, Owner>,
+        links: &BTreeMap<String, u32>,
+    ) -> usize {
+        let mut failed = 0;
+        let mut unroutable: BTreeSet<IpAddr> = BTreeSet::new();
+        for action in actions {
+            if let Action::Announce { dst, .. } = &action {
+                if unroutable.contains(dst) {
+                    continue;
+                }
+            }
+            if let Err(error) = self.apply_one(&action, owners, links).await {
+                tracing::warn!(action = ?action, error = %error, "action failed");
+                failed += 1;
+                if let Action::AddRoute { dst, .. } = action {
+                    unroutable.insert(dst);
+                }
+            }
+        }
+        failed
+    }
+
+    async fn apply_one(
+        &self,
+        action: &Action,
+        owners: &HashMap<IpAddr, Owner>,
+        links: &BTreeMap<String, u32>,
+    ) -> Result<(), String> {
+        let p = &self.parts;
+        fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+            crate::error_chain(e)
+        }
+        let owner = |dst: &IpAddr| {
+            owners.get(dst).cloned().unwrap_or(Owner {
+                network: "-".into(),
+                container: "-".into(),
+            })
+        };
+        match action {
+            Action::EnsureBridge(name) => {
+                p.netdev.ensure_bridge(name).await.map_err(|e| chain(&e))?;
+            }
+            Action::Withdraw(dst) => {
+                p.bgp.withdraw(*dst).await.map_err(|e| chain(&e))?;
+                let o = owner(dst);
+                tracing::info!(vip = %dst, network = %o.network, container = %o.container, "route withdrawn");
+            }
+            Action::DeleteRoute { dst, dev } => {
+                let Some(&oif) = links.get(dev) else {
+                    return Ok(());
+                };
+                p.routes
+                    .delete(&OwnedRoute { dst: *dst, oif })
+                    .await
+                    .map_err(|e| chain(&e))?;
+                tracing::info!(vip = %dst, dev = %dev, "kernel route removed");
+            }
+            Action::AddRoute { dst, dev } => {
+                let oif = match links.get(dev) {
+                    Some(&i) => i,
+                    None => p
+                        .netdev
+                        .index_of(dev)
+                        .await
+                        .map_err(|e| chain(&e))?
+                        .ok_or(format!("link {dev} does not exist"))?,
+                };
+                p.routes.replace(*dst, oif).await.map_err(|e| chain(&e))?;
+                tracing::info!(vip = %dst, dev = %dev, "kernel route added");
+            }
+            Action::Announce { dst, next_hop } => {
+                p.bgp
+                    .announce(*dst, *next_hop)
+                    .await
+                    .map_err(|e| chain(&e))?;
+                let o = owner(dst);
+                tracing::info!(vip = %dst, next_hop = %next_hop, network = %o.network, container = %o.container, "route announced");
+            }
+            Action::DeleteLink(name) => {
+                p.netdev.delete(name).await.map_err(|e| chain(&e))?;
+                tracing::info!(link = %name, "stale link removed");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn links_by_name(links: &[netdev::Link]) -> BTreeMap<String, u32> {
+    links.iter().map(|l| (l.name.clone(), l.index)).collect()
+}

@@ -1,0 +1,296 @@
+//! Network devices: a Linux bridge per bgplb network, a veth pair per endpoint.
+//!
+//! Every operation is idempotent: creating what exists and deleting what is
+//! gone both succeed, so the controller and the plugin handlers can repeat them.
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use rtnetlink::Handle;
+
+/// Prefix of the bridges bgplb creates; the rest of the name is the network id.
+pub const BRIDGE_PREFIX: &str = "bgplb-";
+/// Prefix of the host end of an endpoint's veth pair.
+pub const VETH_HOST_PREFIX: &str = "vbl";
+/// Prefix of the container end, renamed by Docker when it moves it.
+pub const VETH_PEER_PREFIX: &str = "vcl";
+const IFNAMSIZ: usize = 15;
+const EEXIST: i32 = 17;
+const ENODEV: i32 = 19;
+
+/// Errors of the network device layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to {action} link {name}")]
+    Netlink {
+        action: &'static str,
+        name: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("link {0} does not exist")]
+    Missing(String),
+}
+
+/// The name of the bridge of a network: at most 15 characters.
+pub fn bridge_name(network_id: &str) -> String {
+    truncated(BRIDGE_PREFIX, network_id)
+}
+
+/// The names (host end, container end) of an endpoint's veth pair.
+pub fn veth_names(endpoint_id: &str) -> (String, String) {
+    (
+        truncated(VETH_HOST_PREFIX, endpoint_id),
+        truncated(VETH_PEER_PREFIX, endpoint_id),
+    )
+}
+
+fn truncated(prefix: &str, id: &str) -> String {
+    let room = IFNAMSIZ - prefix.len();
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(room)
+        .collect();
+    format!("{prefix}{id}")
+}
+
+/// How long a link the plugin handlers just made is protected from clean-up:
+/// Docker reports a network or endpoint only after the driver call returns.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Links created by the plugin handlers in the last minute. The controller
+/// keeps them even though Docker does not list their owners yet.
+#[derive(Debug, Default)]
+pub struct FreshLinks {
+    created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl FreshLinks {
+    /// Protects `name` for the next minute.
+    pub fn mark(&self, name: &str) {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.insert(name.to_string(), std::time::Instant::now());
+    }
+
+    /// The names still protected; older ones are forgotten.
+    pub fn current(&self) -> Vec<String> {
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.retain(|_, at| at.elapsed() < FRESH_FOR);
+        created.keys().cloned().collect()
+    }
+}
+
+/// Whether a link name is one bgplb makes (a bridge or a veth host end).
+pub fn is_ours(name: &str) -> bool {
+    name.starts_with(BRIDGE_PREFIX)
+        || (name.starts_with(VETH_HOST_PREFIX) && name.len() == IFNAMSIZ)
+}
+
+/// A link as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    pub is_bridge: bool,
+}
+
+/// Bridges and veths, through rtnetlink.
+#[derive(Clone)]
+pub struct NetDevices {
+    handle: Handle,
+}
+
+impl NetDevices {
+    /// Wraps an rtnetlink handle whose connection task is already running.
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// Every link in this network namespace.
+    pub async fn links(&self) -> Result<Vec<Link>, Error> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| Error::Netlink {
+                action: "list",
+                name: "*".into(),
+                source,
+            })?;
+        Ok(msgs.iter().filter_map(to_link).collect())
+    }
+
+    /// The index of a link, or `None` when it does not exist.
+    pub async fn index_of(&self, name: &str) -> Result<Option<u32>, Error> {
+        let found = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute()
+            .try_next()
+            .await;
+        match found {
+            Ok(msg) => Ok(msg.map(|m| m.header.index)),
+            Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+            Err(source) => Err(Error::Netlink {
+                action: "look up",
+                name: name.into(),
+                source,
+            }),
+        }
+    }
+
+    /// Creates the bridge when missing and brings it up.
+    pub async fn ensure_bridge(&self, name: &str) -> Result<u32, Error> {
+        if self.index_of(name).await?.is_none() {
+            let added = self
+                .handle
+                .link()
+                .add()
+                .bridge(name.to_string())
+                .execute()
+                .await;
+            ignore_errno(added, EEXIST).map_err(|source| Error::Netlink {
+                action: "create",
+                name: name.into(),
+                source,
+            })?;
+            tracing::info!(bridge = name, "bridge created");
+        }
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| Error::Missing(name.into()))?;
+        self.set_up(name, index).await?;
+        Ok(index)
+    }
+
+    /// Creates an endpoint's veth pair on `bridge`, host end up; returns the container end's name.
+    pub async fn ensure_veth(&self, endpoint_id: &str, bridge: &str) -> Result<String, Error> {
+        let (host, peer) = veth_names(endpoint_id);
+        let bridge_index = self
+            .index_of(bridge)
+            .await?
+            .ok_or_else(|| Error::Missing(bridge.into()))?;
+        if self.index_of(&host).await?.is_none() {
+            let added = self
+                .handle
+                .link()
+                .add()
+                .veth(host.clone(), peer.clone())
+                .execute()
+                .await;
+            ignore_errno(added, EEXIST).map_err(|source| Error::Netlink {
+                action: "create",
+                name: host.clone(),
+                source,
+            })?;
+        }
+        let index = self
+            .index_of(&host)
+            .await?
+            .ok_or_else(|| Error::Missing(host.clone()))?;
+        self.handle
+            .link()
+            .set(index)
+            .controller(bridge_index)
+            .execute()
+            .await
+            .map_err(|source| Error::Netlink {
+                action: "attach",
+                name: host.clone(),
+                source,
+            })?;
+        self.set_up(&host, index).await?;
+        tracing::debug!(veth = %host, peer = %peer, bridge, "veth ready");
+        Ok(peer)
+    }
+
+    /// Deletes a link by name; a link that is already gone is success.
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        let Some(index) = self.index_of(name).await? else {
+            return Ok(());
+        };
+        let deleted = self.handle.link().del(index).execute().await;
+        ignore_errno(deleted, ENODEV).map_err(|source| Error::Netlink {
+            action: "delete",
+            name: name.into(),
+            source,
+        })
+    }
+
+    async fn set_up(&self, name: &str, index: u32) -> Result<(), Error> {
+        self.handle
+            .link()
+            .set(index)
+            .up()
+            .execute()
+            .await
+            .map_err(|source| Error::Netlink {
+                action: "bring up",
+                name: name.into(),
+                source,
+            })
+    }
+}
+
+fn to_link(msg: &LinkMessage) -> Option<Link> {
+    let mut name = None;
+    let mut is_bridge = false;
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => name = Some(n.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                is_bridge = infos
+                    .iter()
+                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)));
+            }
+            _ => {}
+        }
+    }
+    Some(Link {
+        index: msg.header.index,
+        name: name?,
+        is_bridge,
+    })
+}
+
+/// The positive errno of a netlink error, if it is one.
+pub fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+/// Treats one errno as success: "exists" on add, "not found" on delete.
+pub fn ignore_errno(r: Result<(), rtnetlink::Error>, ok: i32) -> Result<(), rtnetlink::Error> {
+    match r {
+        Err(e) if errno(&e) == Some(ok) => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_in_ifnamsiz() {
+        let id = "f4c1e2d3b4a5968778695a4b3c2d1e0f4c1e2d3b4a5968778695a4b3c2d1e0f";
+        assert_eq!(bridge_name(id), "bgplb-f4c1e2d3b");
+        let (host, peer) = veth_names(id);
+        assert_eq!(host, "vblf4c1e2d3b4a5");
+        assert_eq!(peer, "vclf4c1e2d3b4a5");
+        assert!(host.len() <= 15 && peer.len() <= 15);
+    }
+
+    #[test]
+    fn odd_characters_never_reach_an_interface_name() {
+        assert_eq!(bridge_name("../a b/c"), "bgplb-abc");
+    }
+}
