@@ -256,7 +256,7 @@ impl Docker {
             if tx.send(WatchMessage::Disconnected.into()).await.is_err() {
                 return;
             }
-            let delay = backoff.next();
+            let delay = backoff.delay();
             tracing::debug!(
                 delay_ms = delay.as_millis() as u64,
                 "reconnecting to docker events"
@@ -400,7 +400,7 @@ impl Backoff {
     }
 
     /// The delay to wait now; the following one is twice as long.
-    pub fn next(&mut self) -> Duration {
+    pub fn delay(&mut self) -> Duration {
         let now = self.next;
         self.next = (self.next * 2).min(self.max);
         now
@@ -434,9 +434,9 @@ mod tests {
     #[test]
     fn backoff_doubles_to_its_ceiling_and_resets() {
         let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(5));
-        let seen: Vec<u64> = (0..5).map(|_| b.next().as_secs()).collect();
+        let seen: Vec<u64> = (0..5).map(|_| b.delay().as_secs()).collect();
         assert_eq!(seen, [1, 2, 4, 5, 5]);
         b.reset();
-        assert_eq!(b.next(), Duration::from_secs(1));
+        assert_eq!(b.delay(), Duration::from_secs(1));
     }
 }

@@ -38,6 +38,12 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // netlink-packet-route warns about every attribute newer than itself.
+    let filter = filter.add_directive(
+        "netlink_packet_route=error"
+            .parse()
+            .expect("static directive"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -25,7 +25,7 @@ pub enum Error {
         action: &'static str,
         name: String,
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     #[error("link {0} does not exist")]
     Missing(String),
@@ -118,7 +118,7 @@ impl NetDevices {
             .map_err(|source| Error::Netlink {
                 action: "list",
                 name: "*".into(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(msgs.iter().filter_map(to_link).collect())
     }
@@ -139,7 +139,7 @@ impl NetDevices {
             Err(source) => Err(Error::Netlink {
                 action: "look up",
                 name: name.into(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -157,7 +157,7 @@ impl NetDevices {
             ignore_errno(added, EEXIST).map_err(|source| Error::Netlink {
                 action: "create",
                 name: name.into(),
-                source,
+                source: Box::new(source),
             })?;
             tracing::info!(bridge = name, "bridge created");
         }
@@ -187,7 +187,7 @@ impl NetDevices {
             ignore_errno(added, EEXIST).map_err(|source| Error::Netlink {
                 action: "create",
                 name: host.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         let index = self
@@ -203,7 +203,7 @@ impl NetDevices {
             .map_err(|source| Error::Netlink {
                 action: "attach",
                 name: host.clone(),
-                source,
+                source: Box::new(source),
             })?;
         self.set_up(&host, index).await?;
         tracing::debug!(veth = %host, peer = %peer, bridge, "veth ready");
@@ -219,7 +219,7 @@ impl NetDevices {
         ignore_errno(deleted, ENODEV).map_err(|source| Error::Netlink {
             action: "delete",
             name: name.into(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -233,7 +233,7 @@ impl NetDevices {
             .map_err(|source| Error::Netlink {
                 action: "bring up",
                 name: name.into(),
-                source,
+                source: Box::new(source),
             })
     }
 }

@@ -22,7 +22,7 @@ pub enum Error {
         action: &'static str,
         dst: String,
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
 }
 
@@ -60,7 +60,7 @@ impl Routes {
                 .map_err(|source| Error::Netlink {
                     action: "list",
                     dst: "*".into(),
-                    source,
+                    source: Box::new(source),
                 })?;
             owned.extend(msgs.iter().filter_map(|m| self.owned(m)));
         }
@@ -83,7 +83,7 @@ impl Routes {
         result.map_err(|source| Error::Netlink {
             action: "add",
             dst: dst.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -108,7 +108,7 @@ impl Routes {
         deleted.map_err(|source| Error::Netlink {
             action: "delete",
             dst: route.dst.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 

@@ -24,7 +24,7 @@ pub enum Error {
     Call {
         action: String,
         #[source]
-        source: tonic::Status,
+        source: Box<tonic::Status>,
     },
     #[error("invalid gobgp api address {0}")]
     Address(String),
@@ -39,7 +39,10 @@ fn timed<T>(msg: T) -> tonic::Request<T> {
 
 fn call(action: impl Into<String>) -> impl FnOnce(tonic::Status) -> Error {
     let action = action.into();
-    move |source| Error::Call { action, source }
+    move |source| Error::Call {
+        action,
+        source: Box::new(source),
+    }
 }
 
 /// A peer as gobgpd reports it.
@@ -214,13 +217,13 @@ impl BgpClient {
         Ok(())
     }
 
-    /// Withdraws our path to `addr`. Always names the path: an empty
-    /// DeletePath would delete every local path.
-    pub async fn withdraw(&self, addr: IpAddr) -> Result<(), Error> {
+    /// Withdraws our path to `addr`, announced with `next_hop`. Always names
+    /// the path: an empty DeletePath would delete every local path.
+    pub async fn withdraw(&self, addr: IpAddr, next_hop: IpAddr) -> Result<(), Error> {
         let req = DeletePathRequest {
             table_type: TableType::Global as i32,
             family: Some(path::family_of(addr)),
-            path: Some(path::withdrawal(addr)),
+            path: Some(path::withdrawal(addr, next_hop)),
             ..Default::default()
         };
         self.inner

@@ -74,12 +74,13 @@ pub fn announcement(addr: IpAddr, next_hop: IpAddr) -> Path {
     }
 }
 
-/// The path that identifies `addr` for a withdrawal: family and NLRI only.
-pub fn withdrawal(addr: IpAddr) -> Path {
+/// The path that identifies `addr` for a withdrawal. gobgpd keys it by family
+/// and prefix, but 3.10 still refuses a DeletePath without a next hop
+/// ("nexthop not found"), so the announced attributes go along.
+pub fn withdrawal(addr: IpAddr, next_hop: IpAddr) -> Path {
     Path {
-        nlri: Some(nlri(addr)),
-        family: Some(family_of(addr)),
-        ..Default::default()
+        is_withdraw: true,
+        ..announcement(addr, next_hop)
     }
 }
 
@@ -151,11 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn withdrawal_names_only_family_and_prefix() {
+    fn withdrawal_carries_the_next_hop_gobgpd_asks_for() {
         let vip: IpAddr = "203.0.113.10".parse().unwrap();
-        let path = withdrawal(vip);
-        assert!(path.pattrs.is_empty());
-        assert_eq!(decode(&path), Some((vip, None)));
+        let nh: IpAddr = "198.51.100.1".parse().unwrap();
+        let path = withdrawal(vip, nh);
+        assert!(path.is_withdraw);
+        assert_eq!(decode(&path), Some((vip, Some(nh))));
     }
 
     #[test]

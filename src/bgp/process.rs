@@ -87,7 +87,7 @@ async fn supervise_loop<M: From<SpeakerEvent> + Send>(
         if started.elapsed() > STABLE_AFTER {
             backoff.reset();
         }
-        let delay = backoff.next();
+        let delay = backoff.delay();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stopped(&mut shutdown) => return,

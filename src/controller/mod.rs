@@ -111,6 +111,8 @@ pub struct Controller {
     created: HashSet<String>,
     drained: HashSet<String>,
     last: Snapshot,
+    /// Who owned each address in the last pass, to name it when it is withdrawn.
+    last_owners: HashMap<IpAddr, Owner>,
     speaker_started: bool,
 }
 
@@ -126,6 +128,7 @@ impl Controller {
             created: HashSet::new(),
             drained: HashSet::new(),
             last: Snapshot::default(),
+            last_owners: HashMap::new(),
             speaker_started: false,
         }
     }
@@ -143,7 +146,7 @@ impl Controller {
                         Instant::now() + self.config.resync
                     }
                     Err(error) => {
-                        let delay = backoff.next();
+                        let delay = backoff.delay();
                         let retry_ms = delay.as_millis() as u64;
                         let error_text = crate::error_chain(&error);
                         // Until gobgpd first answers, a missing speaker is expected.
@@ -330,7 +333,15 @@ impl Controller {
             "planned"
         );
         self.last = snapshot;
-        let failed = self.apply(actions, &owners, &links_by_name(&links)).await;
+        // Name withdrawn addresses after their owners in the previous pass.
+        let mut all_owners = std::mem::replace(&mut self.last_owners, owners.clone());
+        all_owners.extend(owners);
+        let context = ApplyContext {
+            owners: all_owners,
+            links: links_by_name(&links),
+            announced: actual.paths.clone().unwrap_or_default(),
+        };
+        let failed = self.apply(actions, &context).await;
         if failed > 0 {
             return Err(PassError::Actions(failed));
         }
@@ -342,12 +353,7 @@ impl Controller {
 
     /// Applies actions in order; returns how many failed. An address whose
     /// kernel route could not be added is not announced.
-    async fn apply(
-        &self,
-        actions: Vec<Action>,
-        owners: &HashMap<IpAddr, Owner>,
-        links: &BTreeMap<String, u32>,
-    ) -> usize {
+    async fn apply(&self, actions: Vec<Action>, context: &ApplyContext) -> usize {
         let mut failed = 0;
         let mut unroutable: BTreeSet<IpAddr> = BTreeSet::new();
         for action in actions {
@@ -356,7 +362,7 @@ impl Controller {
                     continue;
                 }
             }
-            if let Err(error) = self.apply_one(&action, owners, links).await {
+            if let Err(error) = self.apply_one(&action, context).await {
                 tracing::warn!(action = ?action, error = %error, "action failed");
                 failed += 1;
                 if let Action::AddRoute { dst, .. } = action {
@@ -367,12 +373,8 @@ impl Controller {
         failed
     }
 
-    async fn apply_one(
-        &self,
-        action: &Action,
-        owners: &HashMap<IpAddr, Owner>,
-        links: &BTreeMap<String, u32>,
-    ) -> Result<(), String> {
+    async fn apply_one(&self, action: &Action, context: &ApplyContext) -> Result<(), String> {
+        let (owners, links) = (&context.owners, &context.links);
         let p = &self.parts;
         fn chain(e: &(dyn std::error::Error + 'static)) -> String {
             crate::error_chain(e)
@@ -388,7 +390,16 @@ impl Controller {
                 p.netdev.ensure_bridge(name).await.map_err(|e| chain(&e))?;
             }
             Action::Withdraw(dst) => {
-                p.bgp.withdraw(*dst).await.map_err(|e| chain(&e))?;
+                let next_hop = context
+                    .announced
+                    .get(dst)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(*dst);
+                p.bgp
+                    .withdraw(*dst, next_hop)
+                    .await
+                    .map_err(|e| chain(&e))?;
                 let o = owner(dst);
                 tracing::info!(vip = %dst, network = %o.network, container = %o.container, "route withdrawn");
             }
@@ -430,6 +441,14 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// What applying needs to know besides the actions: for log lines, link
+/// indexes, and the next hops paths were announced with.
+struct ApplyContext {
+    owners: HashMap<IpAddr, Owner>,
+    links: BTreeMap<String, u32>,
+    announced: BTreeMap<IpAddr, Option<IpAddr>>,
 }
 
 fn links_by_name(links: &[netdev::Link]) -> BTreeMap<String, u32> {
