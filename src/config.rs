@@ -105,10 +105,6 @@ pub struct Settings {
     )]
     pub gobgp_api: String,
 
-    /// Where bgplb keeps the networks Docker told it about.
-    #[arg(long, env = "STATE_FILE", default_value = "/var/lib/bgplb/state.json")]
-    pub state_file: PathBuf,
-
     /// Seconds between full reconcile passes when nothing happens.
     #[arg(long, env = "RESYNC_INTERVAL", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -165,7 +161,6 @@ pub struct Config {
     pub docker_socket: PathBuf,
     pub gobgpd_path: PathBuf,
     pub gobgp_api: ApiAddress,
-    pub state_file: PathBuf,
     pub resync_interval: Duration,
     pub route_protocol: u8,
 }
@@ -227,7 +222,6 @@ impl Settings {
             docker_socket: self.docker_socket,
             gobgpd_path: self.gobgpd_path,
             gobgp_api,
-            state_file: self.state_file,
             resync_interval: Duration::from_secs(self.resync_interval),
             route_protocol: self.route_protocol,
         })
