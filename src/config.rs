@@ -59,6 +59,11 @@ pub struct Settings {
     #[arg(long, env = "PEER_PASSWORD", hide_env_values = true)]
     pub peer_password: Option<String>,
 
+    /// Next hop of announced IPv6 (/128) addresses; without it they are routed
+    /// on this host but not announced.
+    #[arg(long, env = "NEXT_HOP_V6")]
+    pub next_hop_v6: Option<std::net::Ipv6Addr>,
+
     /// Seconds between attempts to connect to a peer that is down.
     #[arg(long, env = "CONNECT_RETRY", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -154,6 +159,7 @@ pub struct Config {
     pub router_port: i32,
     pub local_as: u32,
     pub peer: PeerConfig,
+    pub next_hop_v6: Option<std::net::Ipv6Addr>,
     pub connect_retry: Duration,
     pub drain: Option<DrainConfig>,
     pub global_scope: bool,
@@ -201,6 +207,16 @@ impl Settings {
                     "an IPv4 address of this host that the peer can reach (not 0.0.0.0 or loopback)",
             });
         }
+        if let Some(hop) = self
+            .next_hop_v6
+            .filter(|h| h.is_unspecified() || h.is_loopback())
+        {
+            return Err(InvalidSetting {
+                name: "NEXT_HOP_V6",
+                value: hop.to_string(),
+                valid: "a global IPv6 address of this host that the peer can reach",
+            });
+        }
         let gobgp_api = parse_api_address(&self.gobgp_api)?;
         let drain = self.sigusr2_handler.then_some(DrainConfig {
             delay: Duration::from_secs(self.drain_delay),
@@ -215,6 +231,7 @@ impl Settings {
                 asn: self.peer_as,
                 password: self.peer_password.filter(|p| !p.is_empty()),
             },
+            next_hop_v6: self.next_hop_v6,
             connect_retry: Duration::from_secs(self.connect_retry),
             drain,
             global_scope: self.global_scope,

@@ -36,8 +36,9 @@ use crate::stopped;
 use desired::{NextHops, Owner};
 use plan::{Action, Actual};
 
-/// SIGUSR2 on x86-64 and arm64 Linux, as Docker's `kill` event spells it.
-const SIGUSR2: &str = "12";
+/// SIGUSR2 as Docker's `kill` event spells it: the number on x86-64 and arm64
+/// Linux; the names too, in case a daemon ever reports them.
+const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 
 /// What the controller is told. None carries state: each only asks for a pass
 /// or names the thing whose state to re-read.
@@ -208,7 +209,12 @@ impl Controller {
     fn docker_event(&mut self, event: Event) -> Option<&'static str> {
         tracing::trace!(kind = %event.kind, action = %event.action, id = %event.id, "docker event");
         match (event.kind.as_str(), event.action.as_str()) {
-            ("container", "kill") if event.signal.as_deref() == Some(SIGUSR2) => {
+            ("container", "kill")
+                if event
+                    .signal
+                    .as_deref()
+                    .is_some_and(|s| SIGUSR2.contains(&s)) =>
+            {
                 self.start_drain(&event.id);
                 Some("container drained")
             }
