@@ -45,6 +45,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ProcessConfig {
             binary: config.gobgpd_path.clone(),
             api: config.gobgp_api.clone(),
+            graceful_restart: config.graceful_restart.is_some(),
         },
         tx.clone(),
         stop_rx.clone(),
@@ -65,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             listen_port: config.router_port,
             peer: config.peer.clone(),
             connect_retry: config.connect_retry,
+            graceful_restart: config.graceful_restart,
         },
     };
     let parts = Parts {

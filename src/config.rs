@@ -64,6 +64,16 @@ pub struct Settings {
     #[arg(long, env = "NEXT_HOP_V6")]
     pub next_hop_v6: Option<std::net::Ipv6Addr>,
 
+    /// Offer BGP graceful restart (RFC 4724), so that the peer keeps bgplb's
+    /// routes while bgplb or its gobgpd restarts.
+    #[arg(long, env = "GRACEFUL_RESTART", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graceful_restart: bool,
+
+    /// Seconds the peer keeps bgplb's routes after the session drops, with graceful restart.
+    #[arg(long, env = "GRACEFUL_RESTART_TIME", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..=4095))]
+    pub graceful_restart_time: u32,
+
     /// Seconds between attempts to connect to a peer that is down.
     #[arg(long, env = "CONNECT_RETRY", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -161,6 +171,8 @@ pub struct Config {
     pub peer: PeerConfig,
     pub next_hop_v6: Option<std::net::Ipv6Addr>,
     pub connect_retry: Duration,
+    /// Graceful restart time in seconds, when graceful restart is on.
+    pub graceful_restart: Option<u32>,
     pub drain: Option<DrainConfig>,
     pub global_scope: bool,
     pub plugin_socket: PathBuf,
@@ -233,6 +245,7 @@ impl Settings {
             },
             next_hop_v6: self.next_hop_v6,
             connect_retry: Duration::from_secs(self.connect_retry),
+            graceful_restart: self.graceful_restart.then_some(self.graceful_restart_time),
             drain,
             global_scope: self.global_scope,
             plugin_socket: self.plugin_socket,

@@ -35,6 +35,9 @@ pub enum SpeakerEvent {
 pub struct ProcessConfig {
     pub binary: PathBuf,
     pub api: ApiAddress,
+    /// Stop gobgpd without a NOTIFICATION, so that the peer keeps our routes
+    /// as stale during a graceful restart instead of dropping them.
+    pub graceful_restart: bool,
 }
 
 /// Starts the supervisor task. It runs until `shutdown` turns true, then stops gobgpd.
@@ -75,7 +78,7 @@ async fn supervise_loop<M: From<SpeakerEvent> + Send>(
                         let _ = events.send(SpeakerEvent::Exited.into()).await;
                     }
                     _ = stopped(&mut shutdown) => {
-                        stop(&mut child, pid).await;
+                        stop(&mut child, pid, config.graceful_restart).await;
                         return;
                     }
                 }
@@ -179,7 +182,17 @@ async fn wait_ready(client: &BgpClient, child: &mut Child) -> bool {
     false
 }
 
-async fn stop(child: &mut Child, pid: u32) {
+/// Stops gobgpd. With graceful restart it is killed outright: a SIGTERM would
+/// make it send a Cease NOTIFICATION, and the peer would drop our routes at
+/// once (RFC 4724); without one the peer keeps them for the restart time.
+async fn stop(child: &mut Child, pid: u32, graceful_restart: bool) {
+    if graceful_restart {
+        let _ = child.kill().await;
+        return tracing::info!(
+            pid,
+            "gobgpd stopped; peers keep routes for the graceful restart time"
+        );
+    }
     let target = nix::unistd::Pid::from_raw(pid as i32);
     let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGTERM);
     if tokio::time::timeout(STOP_TIMEOUT, child.wait())

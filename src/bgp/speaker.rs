@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::api::{
-    self, family, watch_event_response, AfiSafi, AfiSafiConfig, Family, PeerConf, Timers,
-    TimersConfig,
+    self, family, watch_event_response, AfiSafi, AfiSafiConfig, Family, GracefulRestart,
+    MpGracefulRestart, MpGracefulRestartConfig, PeerConf, Timers, TimersConfig,
 };
 use super::{BgpClient, Error};
 use crate::config::PeerConfig;
@@ -23,6 +23,8 @@ pub struct SpeakerConfig {
     pub listen_port: i32,
     pub peer: PeerConfig,
     pub connect_retry: Duration,
+    /// Restart time advertised with graceful restart; `None` turns it off.
+    pub graceful_restart: Option<u32>,
 }
 
 /// Starts BGP and adds the peer where gobgpd lacks them. Safe to call on every
@@ -61,8 +63,9 @@ fn global_message(config: &SpeakerConfig) -> api::Global {
 }
 
 /// The peer, with a short connect-retry so that a router that comes up late is
-/// reached in seconds (gobgpd's default is two minutes), and both unicast
-/// families so that IPv6 addresses can ride an IPv4 session.
+/// reached in seconds (gobgpd's default is two minutes), both unicast
+/// families so that IPv6 addresses can ride an IPv4 session, and graceful
+/// restart so that the router keeps our routes while gobgpd restarts.
 pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
     let unicast = |afi: family::Afi| AfiSafi {
         config: Some(AfiSafiConfig {
@@ -72,7 +75,9 @@ pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
             }),
             enabled: true,
         }),
-        ..Default::default()
+        mp_graceful_restart: config.graceful_restart.map(|_| MpGracefulRestart {
+            config: Some(MpGracefulRestartConfig { enabled: true }),
+        }),
     };
     api::Peer {
         conf: Some(PeerConf {
@@ -91,6 +96,11 @@ pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
             state: None,
         }),
         afi_safis: vec![unicast(family::Afi::Ip), unicast(family::Afi::Ip6)],
+        graceful_restart: config.graceful_restart.map(|restart_time| GracefulRestart {
+            enabled: true,
+            restart_time,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -120,5 +130,53 @@ pub async fn log_sessions(client: BgpClient) {
             (true, false) => tracing::warn!(peer = %address, "bgp session down"),
             _ => tracing::trace!(peer = %address, state = state.session_state, "bgp peer state"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(graceful_restart: Option<u32>) -> SpeakerConfig {
+        SpeakerConfig {
+            asn: 65534,
+            router_id: "198.51.100.1".parse().unwrap(),
+            listen_port: -1,
+            peer: PeerConfig {
+                address: "198.51.100.2".parse().unwrap(),
+                asn: 64512,
+                password: Some("pw".into()),
+            },
+            connect_retry: Duration::from_secs(5),
+            graceful_restart,
+        }
+    }
+
+    #[test]
+    fn peer_has_short_connect_retry_and_both_families() {
+        let peer = peer_message(&config(None));
+        let conf = peer.conf.unwrap();
+        assert_eq!(conf.neighbor_address, "198.51.100.2");
+        assert_eq!(conf.peer_asn, 64512);
+        assert_eq!(conf.auth_password, "pw");
+        assert_eq!(peer.timers.unwrap().config.unwrap().connect_retry, 5);
+        assert_eq!(peer.afi_safis.len(), 2);
+        assert!(peer.graceful_restart.is_none());
+        assert!(peer
+            .afi_safis
+            .iter()
+            .all(|a| a.mp_graceful_restart.is_none()));
+    }
+
+    #[test]
+    fn graceful_restart_is_offered_per_family() {
+        let peer = peer_message(&config(Some(120)));
+        let gr = peer.graceful_restart.unwrap();
+        assert!(gr.enabled);
+        assert_eq!(gr.restart_time, 120);
+        assert!(peer
+            .afi_safis
+            .iter()
+            .all(|a| a.mp_graceful_restart.is_some()));
     }
 }
