@@ -6,7 +6,6 @@
 //!  plugin server ───┘
 //! ```
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,8 +26,8 @@ use crate::routes::Routes;
 
 /// Runs bgplb until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let driver = driver_name(&config)?;
-    tracing::info!(driver = %driver, router_id = %config.router_id, local_as = config.local_as,
+    let (driver, plugin_id) = identity(&config)?;
+    tracing::info!(driver = ?driver, plugin_id = ?plugin_id, router_id = %config.router_id, local_as = config.local_as,
         peer = %config.peer.address, peer_as = config.peer.asn, "bgplb starting");
 
     let (connection, handle, _) =
@@ -53,7 +52,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     docker.clone().watch(tx.clone());
 
     let controller_config = ControllerConfig {
-        drivers: HashSet::from([driver]),
+        drivers: driver.into_iter().collect(),
+        plugin_id,
+        docker_socket: config.docker_socket.clone(),
         drain: config.drain,
         next_hops: NextHops {
             v4: Some(config.router_id.into()),
@@ -120,18 +121,26 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// bgplb's driver name if known now, or the managed plugin id to look it up by.
 /// Docker names a legacy plugin after its socket file: `/run/docker/plugins/NAME.sock`.
-fn driver_name(config: &Config) -> anyhow::Result<String> {
-    config
+fn identity(config: &Config) -> anyhow::Result<(Option<String>, Option<String>)> {
+    if let Some(name) = &config.driver_name {
+        return Ok((Some(name.clone()), None));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(id) = crate::identity::managed_plugin_id(&mountinfo) {
+        return Ok((None, Some(id)));
+    }
+    let stem = config
         .plugin_socket
         .file_stem()
         .and_then(|s| s.to_str())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .with_context(|| {
-            format!(
-                "PLUGIN_SOCKET {} has no file name",
-                config.plugin_socket.display()
-            )
-        })
+        .filter(|s| !s.is_empty());
+    let stem = stem.with_context(|| {
+        format!(
+            "PLUGIN_SOCKET {} has no file name",
+            config.plugin_socket.display()
+        )
+    })?;
+    Ok((Some(stem.to_string()), None))
 }

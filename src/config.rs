@@ -104,6 +104,11 @@ pub struct Settings {
     )]
     pub plugin_socket: PathBuf,
 
+    /// Docker driver name of this plugin. By default the socket's file name for
+    /// a legacy plugin, and the installed NAME:TAG for a managed plugin.
+    #[arg(long, env = "DRIVER_NAME")]
+    pub driver_name: Option<String>,
+
     /// Unix socket of the Docker Engine API.
     #[arg(long, env = "DOCKER_SOCKET", default_value = "/var/run/docker.sock")]
     pub docker_socket: PathBuf,
@@ -176,6 +181,7 @@ pub struct Config {
     pub drain: Option<DrainConfig>,
     pub global_scope: bool,
     pub plugin_socket: PathBuf,
+    pub driver_name: Option<String>,
     pub docker_socket: PathBuf,
     pub gobgpd_path: PathBuf,
     pub gobgp_api: ApiAddress,
@@ -249,6 +255,7 @@ impl Settings {
             drain,
             global_scope: self.global_scope,
             plugin_socket: self.plugin_socket,
+            driver_name: self.driver_name.filter(|d| !d.is_empty()),
             docker_socket: self.docker_socket,
             gobgpd_path: self.gobgpd_path,
             gobgp_api,

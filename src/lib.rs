@@ -13,6 +13,7 @@ pub mod bgp;
 pub mod config;
 pub mod controller;
 pub mod docker;
+pub mod identity;
 pub mod netdev;
 pub mod plugin;
 pub mod routes;

@@ -77,6 +77,10 @@ pub enum PassError {
     Links(#[from] netdev::Error),
     #[error("failed to observe routes")]
     Routes(#[from] crate::routes::Error),
+    #[error("failed to learn the managed plugin's name")]
+    Identity(#[from] crate::identity::Error),
+    #[error("docker does not list managed plugin {0}")]
+    UnknownPlugin(String),
     #[error("bgp speaker is not ready")]
     Speaker(#[source] crate::bgp::Error),
     #[error("{0} of the planned actions failed")]
@@ -88,6 +92,9 @@ pub enum PassError {
 pub struct ControllerConfig {
     /// Docker driver names whose networks are bgplb's.
     pub drivers: HashSet<String>,
+    /// The managed plugin bgplb runs in, whose name is still to be looked up.
+    pub plugin_id: Option<String>,
+    pub docker_socket: std::path::PathBuf,
     pub drain: Option<DrainConfig>,
     pub next_hops: NextHops,
     pub resync: Duration,
@@ -285,6 +292,15 @@ impl Controller {
     }
 
     async fn pass_inner(&mut self) -> Result<(), PassError> {
+        // Without bgplb's own driver name, every network would look foreign and
+        // be torn down: learn it first, or change nothing.
+        if let Some(id) = self.config.plugin_id.clone() {
+            let name = crate::identity::plugin_name(&self.config.docker_socket, &id).await?;
+            let name = name.ok_or_else(|| PassError::UnknownPlugin(id))?;
+            tracing::info!(driver = %name, "managed plugin name found");
+            self.drivers.insert(name);
+            self.config.plugin_id = None;
+        }
         // Observe Docker first: without it nothing is known, and nothing may change.
         let snapshot = self
             .parts
