@@ -80,6 +80,10 @@ pub struct ContainerView {
 pub struct Snapshot {
     pub networks: Vec<NetworkView>,
     pub containers: Vec<ContainerView>,
+    /// Ids of every other Docker network: their devices are not bgplb's to remove.
+    pub other_networks: Vec<String>,
+    /// Every endpoint id Docker lists, on any network.
+    pub all_endpoints: Vec<String>,
 }
 
 /// A Docker event, reduced to what the controller needs.
@@ -125,12 +129,14 @@ impl Docker {
                 action: "list networks".into(),
                 source,
             })?;
+        let mut other_networks = Vec::new();
         let networks: Vec<NetworkView> = networks
             .into_iter()
             .filter_map(|n| {
                 let id = n.id?;
                 let driver = n.driver.unwrap_or_default();
                 if !drivers.contains(&driver) && !ids.contains(&id) {
+                    other_networks.push(id);
                     return None;
                 }
                 let subnets = n.ipam.and_then(|i| i.config).unwrap_or_default();
@@ -148,14 +154,20 @@ impl Docker {
             })
             .collect();
         let ours: HashSet<&str> = networks.iter().map(|n| n.id.as_str()).collect();
-        let containers = self.containers_on(&ours).await?;
+        let (containers, all_endpoints) = self.containers_on(&ours).await?;
         Ok(Snapshot {
             networks,
             containers,
+            other_networks,
+            all_endpoints,
         })
     }
 
-    async fn containers_on(&self, networks: &HashSet<&str>) -> Result<Vec<ContainerView>, Error> {
+    /// The containers attached to `networks`, and every endpoint id of every container.
+    async fn containers_on(
+        &self,
+        networks: &HashSet<&str>,
+    ) -> Result<(Vec<ContainerView>, Vec<String>), Error> {
         let options = ListContainersOptions::<String> {
             all: true,
             ..Default::default()
@@ -169,17 +181,18 @@ impl Docker {
                 source,
             })?;
         let mut views = Vec::new();
+        let mut endpoints = Vec::new();
         for summary in summaries {
-            let attached = summary
+            let attachments = summary
                 .network_settings
                 .and_then(|s| s.networks)
-                .is_some_and(|nets| {
-                    nets.values().any(|e| {
-                        e.network_id
-                            .as_deref()
-                            .is_some_and(|id| networks.contains(id))
-                    })
-                });
+                .unwrap_or_default();
+            endpoints.extend(attachments.values().filter_map(|e| e.endpoint_id.clone()));
+            let attached = attachments.values().any(|e| {
+                e.network_id
+                    .as_deref()
+                    .is_some_and(|id| networks.contains(id))
+            });
             let Some(id) = summary.id.filter(|_| attached) else {
                 continue;
             };
@@ -201,7 +214,7 @@ impl Docker {
                 }
             }
         }
-        Ok(views)
+        Ok((views, endpoints))
     }
 
     /// Sends a signal (e.g. `SIGTERM`) to a container.

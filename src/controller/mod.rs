@@ -329,6 +329,11 @@ impl Controller {
         };
 
         let links = self.parts.netdev.links().await?;
+        let foreign: HashSet<String> = snapshot
+            .other_networks
+            .iter()
+            .map(|id| netdev::bridge_name(id))
+            .collect();
         let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
         let routes = self.parts.routes.list().await?;
         let actual = Actual {
@@ -337,9 +342,11 @@ impl Controller {
                 .filter(|l| netdev::is_ours(&l.name))
                 .map(|l| l.name.clone())
                 .collect(),
+            // A route on another network's bridge belongs to whoever runs that network.
             routes: routes
                 .iter()
                 .map(|r| (r.dst, names.get(&r.oif).cloned().unwrap_or_default()))
+                .filter(|(_, dev)| !foreign.contains(dev))
                 .collect(),
             paths,
         };
