@@ -4,7 +4,7 @@
 //! gone both succeed, so the controller and the plugin handlers can repeat them.
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use rtnetlink::Handle;
 
 /// Prefix of the bridges bgplb creates; the rest of the name is the network id.
@@ -91,7 +91,8 @@ pub fn is_ours(name: &str) -> bool {
 pub struct Link {
     pub index: u32,
     pub name: String,
-    pub is_bridge: bool,
+    /// The bridge (or other controller) the link is attached to.
+    pub master: Option<u32>,
 }
 
 /// Bridges and veths, through rtnetlink.
@@ -240,22 +241,18 @@ impl NetDevices {
 
 fn to_link(msg: &LinkMessage) -> Option<Link> {
     let mut name = None;
-    let mut is_bridge = false;
+    let mut master = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
-            LinkAttribute::LinkInfo(infos) => {
-                is_bridge = infos
-                    .iter()
-                    .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)));
-            }
+            LinkAttribute::Controller(index) => master = Some(*index),
             _ => {}
         }
     }
     Some(Link {
         index: msg.header.index,
         name: name?,
-        is_bridge,
+        master,
     })
 }
 

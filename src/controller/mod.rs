@@ -329,10 +329,17 @@ impl Controller {
         };
 
         let links = self.parts.netdev.links().await?;
+        // Another network's bridge, its ports and its routes belong to whoever
+        // runs that network (a second bgplb, say), even in the middle of a Join.
         let foreign: HashSet<String> = snapshot
             .other_networks
             .iter()
             .map(|id| netdev::bridge_name(id))
+            .collect();
+        let foreign_index: HashSet<u32> = links
+            .iter()
+            .filter(|l| foreign.contains(&l.name))
+            .map(|l| l.index)
             .collect();
         let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
         let routes = self.parts.routes.list().await?;
@@ -340,9 +347,9 @@ impl Controller {
             links: links
                 .iter()
                 .filter(|l| netdev::is_ours(&l.name))
+                .filter(|l| !l.master.is_some_and(|m| foreign_index.contains(&m)))
                 .map(|l| l.name.clone())
                 .collect(),
-            // A route on another network's bridge belongs to whoever runs that network.
             routes: routes
                 .iter()
                 .map(|r| (r.dst, names.get(&r.oif).cloned().unwrap_or_default()))
