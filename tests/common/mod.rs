@@ -1,0 +1,964 @@
+//! The end-to-end lab: a router in a network namespace, bgplb, and Docker objects, all torn down on drop.
+//!
+//! ```text
+//!   host namespace                              namespace bgplb-rtr<n>
+//!  +------------------------------------+      +---------------------------+
+//!  | bgplb (AS 65534) --> its gobgpd ---+------+--> gobgpd router (AS 64512)|
+//!  |   bgplbh<n> 198.51.100.(4n+1)/30   | veth |   198.51.100.(4n+2)/30    |
+//!  |   bridge bgplb-<net id> + VIP route|      |   API on 127.0.0.1:50051  |
+//!  +------------------------------------+      +---------------------------+
+//! ```
+//!
+//! Every test uses its own index `n`, so the namespaces, veths, plugin
+//! sockets, driver names and Docker object names of two tests never collide.
+//! Two bgplbs on one host still do (each removes the other's bridges), so
+//! `deploy/lab/test.sh` runs the tests one at a time.
+//! Everything here shells out to `ip`, `gobgp`, `gobgpd` and `docker`.
+#![allow(dead_code)] // each test binary uses a different part of the lab
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write as _};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The image every test container runs: busybox on an empty root.
+pub const IMAGE: &str = "bgplb-test:latest";
+/// The test image's Dockerfile, shared with `deploy/lab/demo.sh`.
+const DOCKERFILE: &str = include_str!("../../deploy/lab/test-image/Dockerfile");
+/// AS of the lab router.
+pub const ROUTER_AS: u32 = 64512;
+/// AS bgplb speaks as in the lab (must differ from the router's: eBGP).
+pub const BGPLB_AS: u32 = 65534;
+/// Route protocol number bgplb tags its kernel routes with by default.
+pub const ROUTE_PROTOCOL: u32 = 201;
+/// Default bound for every wait in the end-to-end tests.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Shell command of a test container: exits 0 on SIGTERM, ignores SIGUSR2.
+const CONTAINER_CMD: &str = r#"trap "exit 0" TERM; trap "" USR2; while true; do sleep 1; done"#;
+
+/// The router's configuration template, shared with `deploy/lab/demo.sh`.
+const ROUTER_TOML: &str = include_str!("../../deploy/lab/router.toml");
+
+/// Whether a test container carries a Docker health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Healthy while `/tmp/unhealthy` does not exist (probe every second).
+    Checked,
+    /// No health check: "running" is all bgplb can go by.
+    None,
+}
+
+/// A Docker network made by the lab, with the bridge bgplb should create for it.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// Docker's name of the network.
+    pub name: String,
+    /// Full network id.
+    pub id: String,
+    /// `bgplb-` and the first 9 characters of the id.
+    pub bridge: String,
+}
+
+/// One lab: router namespace, veth, router gobgpd, optionally bgplb, and
+/// the Docker objects a test made. Dropping it removes all of them, in
+/// dependency order, also when the test panics.
+pub struct Lab {
+    n: u8,
+    dir: Option<TempDir>,
+    router: Option<Child>,
+    bgplb: Option<Child>,
+    bgplb_env: Vec<(String, String)>,
+    containers: Vec<String>,
+    networks: Vec<String>,
+    /// A failure report was already printed (Drop need not print another).
+    reported: Cell<bool>,
+}
+
+impl Lab {
+    /// Builds the test image if needed, then creates namespace, veth and router.
+    ///
+    /// `n` picks the addresses (198.51.100.4n+1 and .4n+2) and every name.
+    pub fn new(n: u8) -> Lab {
+        // 63 (198.51.100.253/.254) belongs to deploy/lab/demo.sh.
+        assert!((1..=62).contains(&n), "lab index {n} out of range 1..=62");
+        require_root();
+        ensure_image();
+
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("bgplb-lab{n}-"))
+            .tempdir()
+            .expect("failed to create the lab's temporary directory");
+        let mut lab = Lab {
+            n,
+            dir: Some(dir),
+            router: None,
+            bgplb: None,
+            bgplb_env: Vec::new(),
+            containers: Vec::new(),
+            networks: Vec::new(),
+            reported: Cell::new(false),
+        };
+        lab.remove_leftovers();
+        lab.create_link();
+        lab.start_router();
+        lab
+    }
+
+    // ---- names and addresses ------------------------------------------
+
+    /// Name of the router's network namespace.
+    pub fn netns(&self) -> String {
+        format!("bgplb-rtr{}", self.n)
+    }
+
+    /// Host side of the veth pair.
+    pub fn host_if(&self) -> String {
+        format!("bgplbh{}", self.n)
+    }
+
+    /// Namespace side of the veth pair.
+    pub fn router_if(&self) -> String {
+        format!("bgplbr{}", self.n)
+    }
+
+    /// Host address on the link: bgplb's ROUTER_ID and announced next hop.
+    pub fn host_address(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 51, 100, 4 * self.n + 1)
+    }
+
+    /// Router address on the link: bgplb's PEER_ADDRESS.
+    pub fn router_address(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 51, 100, 4 * self.n + 2)
+    }
+
+    /// Docker driver name of this lab's bgplb (the socket file's stem).
+    pub fn driver(&self) -> String {
+        format!("bgplb-t{}", self.n)
+    }
+
+    /// Unix socket bgplb serves the plugin protocol on.
+    pub fn plugin_socket(&self) -> PathBuf {
+        PathBuf::from(format!("/run/docker/plugins/{}.sock", self.driver()))
+    }
+
+    /// GoBGP API address of bgplb's own gobgpd.
+    pub fn gobgp_api(&self) -> String {
+        format!("unix:///run/bgplb-t{}/gobgp.sock", self.n)
+    }
+
+    /// Directory of [`Lab::gobgp_api`]'s socket (bgplb creates it).
+    fn gobgp_api_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/bgplb-t{}", self.n))
+    }
+
+    /// Directory kept on failure: logs, router config, bgplb state.
+    pub fn dir(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .expect("lab directory already released")
+            .path()
+    }
+
+    /// bgplb's log file (stdout and stderr, across restarts).
+    pub fn bgplb_log(&self) -> PathBuf {
+        self.dir().join("bgplb.log")
+    }
+
+    /// The router gobgpd's log file.
+    pub fn router_log(&self) -> PathBuf {
+        self.dir().join("router.log")
+    }
+
+    /// Docker object names of this lab start with this prefix.
+    fn prefix(&self) -> String {
+        format!("bgplb-t{}-", self.n)
+    }
+
+    // ---- namespace and router -----------------------------------------
+
+    /// Removes what a killed earlier run with the same index left behind.
+    fn remove_leftovers(&self) {
+        let filter = format!("name=^{}", self.prefix());
+        let ids = docker(&["ps", "-aq", "--filter", &filter]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = docker(&["rm", "-f", id]);
+        }
+        let nets = docker(&["network", "ls", "-q", "--filter", &filter]);
+        for id in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            let _ = run("timeout", &["90", "docker", "network", "rm", id]);
+        }
+
+        // Only the processes inside our own namespace: a router of a killed run.
+        let pids = run("ip", &["netns", "pids", &self.netns()]);
+        for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+            let _ = run("kill", &["-KILL", pid]);
+        }
+        let _ = run("ip", &["netns", "delete", &self.netns()]);
+        let _ = run("ip", &["link", "delete", &self.host_if()]);
+        let _ = fs::remove_file(self.plugin_socket());
+        let _ = fs::remove_dir_all(self.gobgp_api_dir());
+    }
+
+    /// Creates the namespace and the veth pair, addresses both ends, brings them up.
+    fn create_link(&self) {
+        let (ns, host_if, router_if) = (self.netns(), self.host_if(), self.router_if());
+        let (host, router) = (self.host_address(), self.router_address());
+        for cmd in [
+            format!("netns add {ns}"),
+            format!("link add {host_if} type veth peer name {router_if} netns {ns}"),
+            format!("addr add {host}/30 dev {host_if}"),
+            format!("link set {host_if} up"),
+            format!("-n {ns} addr add {router}/30 dev {router_if}"),
+            format!("-n {ns} link set {router_if} up"),
+            format!("-n {ns} link set lo up"),
+        ] {
+            run_ok("ip", &cmd.split_whitespace().collect::<Vec<_>>());
+        }
+    }
+
+    /// Starts the router gobgpd in the namespace and waits for its API.
+    fn start_router(&mut self) {
+        let config = self.dir().join("router.toml");
+        let toml = ROUTER_TOML.replace("@ROUTER_ADDRESS@", &self.router_address().to_string());
+        fs::write(&config, toml).expect("failed to write the router configuration");
+        let (stdout, stderr) = log_handles(&self.router_log(), false);
+
+        // `ip netns exec` execs gobgpd, so the child's PID is gobgpd's.
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns(), "gobgpd", "-f"])
+            .arg(&config)
+            .args("--api-hosts 127.0.0.1:50051 --pprof-disable -l debug -p".split(' '))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("failed to start the router gobgpd");
+        self.router = Some(child);
+
+        self.wait_until("the router's gobgpd answers on its API", WAIT, || {
+            self.gobgp(&["global"]).status.success()
+        });
+    }
+
+    /// Runs the `gobgp` CLI against the router.
+    pub fn gobgp(&self, args: &[&str]) -> Output {
+        let ns = self.netns();
+        let mut all = vec!["netns", "exec", &ns];
+        all.extend(["gobgp", "-u", "127.0.0.1", "-p", "50051"]);
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// The router's IPv4 RIB: prefix to the next hops of its paths.
+    pub fn router_rib(&self) -> BTreeMap<String, Vec<String>> {
+        self.try_router_rib().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_router_rib(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let out = self.gobgp(&["global", "rib", "-a", "ipv4", "-j"]);
+        if !out.status.success() {
+            return Err(format!(
+                "gobgp global rib failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        parse_rib(&out.stdout)
+    }
+
+    /// Next hops the router has for `prefix` (empty when it has no path).
+    pub fn next_hops(&self, prefix: &str) -> Vec<String> {
+        self.router_rib().remove(prefix).unwrap_or_default()
+    }
+
+    /// Whether the router has a path for `vip`/32 with bgplb's next hop.
+    pub fn announced(&self, vip: Ipv4Addr) -> bool {
+        let host = self.host_address().to_string();
+        self.next_hops(&format!("{vip}/32")).contains(&host)
+    }
+
+    /// Whether the router has no path at all for `vip`/32.
+    pub fn withdrawn(&self, vip: Ipv4Addr) -> bool {
+        self.next_hops(&format!("{vip}/32")).is_empty()
+    }
+
+    /// Whether the host has the route `vip dev <bridge> proto 201`.
+    pub fn has_kernel_route(&self, vip: Ipv4Addr, bridge: &str) -> bool {
+        let want = (format!("{vip}/32"), bridge.to_string());
+        kernel_routes(ROUTE_PROTOCOL).contains(&want)
+    }
+
+    /// Whether the host has any route to `vip`/32 tagged with bgplb's protocol.
+    pub fn has_any_kernel_route(&self, vip: Ipv4Addr) -> bool {
+        let want = format!("{vip}/32");
+        kernel_routes(ROUTE_PROTOCOL)
+            .iter()
+            .any(|(dst, _)| *dst == want)
+    }
+
+    // ---- waiting and failure reports ----------------------------------
+
+    /// Polls `check` until it holds; after `timeout` panics with `desc` and
+    /// the lab's state: router RIB, kernel routes and log tails.
+    pub fn wait_until(&self, desc: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        loop {
+            if check() {
+                return;
+            }
+            if start.elapsed() > timeout {
+                // The report is in the panic message; Drop need not repeat it.
+                let report = self.report();
+                self.reported.set(true);
+                panic!("timed out after {timeout:?} waiting until {desc}\n{report}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The lab's state as text, for failure messages.
+    pub fn report(&self) -> String {
+        let mut r = String::new();
+        let _ = writeln!(
+            r,
+            "---- lab {} (files in {}) ----",
+            self.n,
+            self.dir().display()
+        );
+        match self.try_router_rib() {
+            Ok(rib) => {
+                let _ = writeln!(r, "router rib (ipv4): {rib:?}");
+            }
+            Err(e) => {
+                let _ = writeln!(r, "router rib: {e}");
+            }
+        }
+        let neighbors = self.gobgp(&["neighbor"]);
+        let _ = writeln!(
+            r,
+            "router neighbors:\n{}",
+            String::from_utf8_lossy(&neighbors.stdout)
+        );
+        let _ = writeln!(
+            r,
+            "kernel routes proto {ROUTE_PROTOCOL}: {:?}",
+            kernel_routes(ROUTE_PROTOCOL)
+        );
+        for c in &self.containers {
+            let state = docker(&[
+                "inspect",
+                "-f",
+                "{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} \
+                 health={{if .State.Health}}{{.State.Health.Status}}{{end}}",
+                c,
+            ]);
+            let _ = write!(r, "container {}", String::from_utf8_lossy(&state.stdout));
+        }
+        let _ = writeln!(r, "bgplb process: {}", self.bgplb_state());
+        let _ = writeln!(r, "---- tail of {} ----", self.bgplb_log().display());
+        let _ = writeln!(r, "{}", tail(&self.bgplb_log(), 60));
+        let _ = writeln!(r, "---- tail of {} ----", self.router_log().display());
+        let _ = writeln!(r, "{}", tail(&self.router_log(), 30));
+        r
+    }
+
+    fn bgplb_state(&self) -> String {
+        match &self.bgplb {
+            None => "not running".into(),
+            Some(child) => match fs::metadata(format!("/proc/{}", child.id())) {
+                Ok(_) => format!("pid {}", child.id()),
+                Err(_) => format!("pid {} has exited", child.id()),
+            },
+        }
+    }
+
+    // ---- bgplb --------------------------------------------------------
+
+    /// Starts bgplb with the lab's settings plus `extra` (which win), and
+    /// waits until its plugin socket accepts connections.
+    pub fn start_bgplb(&mut self, extra: &[(&str, &str)]) {
+        let mut env: Vec<(String, String)> = vec![
+            ("ROUTER_ID".into(), self.host_address().to_string()),
+            ("PEER_ADDRESS".into(), self.router_address().to_string()),
+            ("PEER_AS".into(), ROUTER_AS.to_string()),
+            ("LOCAL_AS".into(), BGPLB_AS.to_string()),
+            (
+                "PLUGIN_SOCKET".into(),
+                self.plugin_socket().display().to_string(),
+            ),
+            ("GOBGP_API".into(), self.gobgp_api()),
+            (
+                "STATE_FILE".into(),
+                self.dir().join("state.json").display().to_string(),
+            ),
+            // bgplb's own debug lines; its libraries' (h2, tower) drown them.
+            ("RUST_LOG".into(), "info,bgplb=debug".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ];
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
+        self.bgplb_env = env;
+        self.spawn_bgplb();
+    }
+
+    fn spawn_bgplb(&mut self) {
+        assert!(self.bgplb.is_none(), "bgplb is already running");
+        let (mut stdout, stderr) = log_handles(&self.bgplb_log(), true);
+        let _ = writeln!(stdout, "==== lab: starting bgplb with {:?}", self.bgplb_env);
+
+        // A clean environment: only PATH (to find gobgpd) and the lab's settings.
+        let child = Command::new(env!("CARGO_BIN_EXE_bgplb"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.bgplb_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("failed to start bgplb");
+        self.bgplb = Some(child);
+
+        let socket = self.plugin_socket();
+        let start = Instant::now();
+        loop {
+            if UnixStream::connect(&socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self.bgplb_exited() {
+                let report = self.report();
+                self.reported.set(true);
+                panic!("bgplb exited during start-up ({status})\n{report}");
+            }
+            if start.elapsed() > WAIT {
+                let report = self.report();
+                self.reported.set(true);
+                panic!(
+                    "bgplb did not listen on {} within {WAIT:?}\n{report}",
+                    socket.display()
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn bgplb_exited(&mut self) -> Option<ExitStatus> {
+        self.bgplb
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// PID of the running bgplb.
+    pub fn bgplb_pid(&self) -> u32 {
+        self.bgplb.as_ref().expect("bgplb is not running").id()
+    }
+
+    /// Stops bgplb with SIGTERM (SIGKILL after 15 s) and returns its exit status.
+    pub fn stop_bgplb(&mut self) -> Option<ExitStatus> {
+        let mut child = self.bgplb.take()?;
+        let _ = run("kill", &["-TERM", &child.id().to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("lab {}: bgplb ignored SIGTERM for 15 s; killing it", self.n);
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Kills bgplb with SIGKILL, as a crash would.
+    pub fn kill_bgplb(&mut self) {
+        if let Some(mut child) = self.bgplb.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops bgplb with SIGTERM and starts it again with the same settings.
+    pub fn restart_bgplb(&mut self) {
+        self.stop_bgplb();
+        self.spawn_bgplb();
+    }
+
+    /// PIDs of gobgpd processes serving this lab's bgplb API socket.
+    ///
+    /// These are bgplb's children; after bgplb has stopped there should be none.
+    pub fn bgplb_gobgpd_pids(&self) -> Vec<u32> {
+        let needle = self.gobgp_api().replace("unix://", "");
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                cmdline.contains("gobgpd") && cmdline.contains(&needle)
+            })
+            .collect()
+    }
+
+    // ---- Docker -------------------------------------------------------
+
+    /// Creates a network of this lab's driver (also as IPAM driver).
+    ///
+    /// `name` gets the lab's prefix. On failure returns docker's stderr.
+    pub fn create_network(&mut self, name: &str, subnet: &str) -> Result<Network, String> {
+        let name = format!("{}{name}", self.prefix());
+        let driver = self.driver();
+        self.networks.push(name.clone());
+        let out = docker(&[
+            "network",
+            "create",
+            "--driver",
+            &driver,
+            "--ipam-driver",
+            &driver,
+            "--subnet",
+            subnet,
+            &name,
+        ]);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let bridge = format!("bgplb-{}", &id[..9]);
+        Ok(Network { name, id, bridge })
+    }
+
+    /// `docker network rm`; the network is no longer tracked.
+    pub fn remove_network(&mut self, network: &Network) {
+        docker_ok(&["network", "rm", &network.name]);
+        self.networks.retain(|n| *n != network.name);
+    }
+
+    /// Starts a container of the test image on `network`; returns its name.
+    ///
+    /// It exits 0 on SIGTERM and ignores SIGUSR2. With [`Health::Checked`]
+    /// it probes every second and turns unhealthy after one failed probe.
+    pub fn run_container(&mut self, name: &str, network: &Network, health: Health) -> String {
+        let name = format!("{}{name}", self.prefix());
+        self.containers.push(name.clone());
+        let mut args = vec!["run", "-d", "--name", &name, "--network", &network.name];
+        if health == Health::Checked {
+            args.extend([
+                "--health-cmd",
+                "test ! -e /tmp/unhealthy",
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "1",
+                "--health-timeout",
+                "1s",
+            ]);
+        }
+        args.extend([IMAGE, "sh", "-c", CONTAINER_CMD]);
+        let out = docker(&args);
+        if !out.status.success() {
+            let report = self.report();
+            self.reported.set(true);
+            panic!(
+                "docker run {name} failed: {}\n{report}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        name
+    }
+
+    /// Runs a command in a container and asserts it succeeded.
+    pub fn exec(&self, container: &str, cmd: &[&str]) {
+        let mut args = vec!["exec", container];
+        args.extend_from_slice(cmd);
+        docker_ok(&args);
+    }
+
+    /// Makes a health-checked container fail its probe.
+    pub fn make_unhealthy(&self, container: &str) {
+        self.exec(container, &["touch", "/tmp/unhealthy"]);
+    }
+
+    /// Makes a health-checked container pass its probe again.
+    pub fn make_healthy(&self, container: &str) {
+        self.exec(container, &["rm", "-f", "/tmp/unhealthy"]);
+    }
+
+    /// `docker rm -f`; the container is no longer tracked.
+    pub fn rm_force(&mut self, container: &str) {
+        docker_ok(&["rm", "-f", container]);
+        self.containers.retain(|c| c != container);
+    }
+
+    /// One field of `docker inspect`, by Go template.
+    pub fn inspect(&self, container: &str, template: &str) -> String {
+        docker_ok(&["inspect", "-f", template, container])
+            .trim()
+            .to_string()
+    }
+
+    /// `running`, `exited`, ...
+    pub fn status(&self, container: &str) -> String {
+        self.inspect(container, "{{.State.Status}}")
+    }
+
+    /// `starting`, `healthy`, `unhealthy`, or empty without a health check.
+    pub fn health(&self, container: &str) -> String {
+        self.inspect(
+            container,
+            "{{if .State.Health}}{{.State.Health.Status}}{{end}}",
+        )
+    }
+
+    /// Exit code of a stopped container.
+    pub fn exit_code(&self, container: &str) -> i64 {
+        let code = self.inspect(container, "{{.State.ExitCode}}");
+        code.parse()
+            .unwrap_or_else(|_| panic!("exit code {code:?} is not a number"))
+    }
+
+    // ---- teardown -----------------------------------------------------
+
+    fn teardown(&mut self) {
+        // Containers before networks, networks before the plugin that owns them.
+        for c in self.containers.drain(..).rev() {
+            let _ = docker(&["rm", "-f", &c]);
+        }
+        for net in self.networks.drain(..).rev() {
+            let out = docker(&["network", "rm", &net]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && !stderr.contains("not found") {
+                eprintln!(
+                    "lab {}: docker network rm {net} failed: {}",
+                    self.n,
+                    stderr.trim()
+                );
+            }
+        }
+        if let Some(status) = self.stop_bgplb() {
+            if !status.success() {
+                eprintln!("lab {}: bgplb exited with {status} on SIGTERM", self.n);
+            }
+        }
+
+        // bgplb should have stopped its gobgpd; say so loudly if not, then clean up.
+        let orphans = self.bgplb_gobgpd_pids();
+        if !orphans.is_empty() {
+            eprintln!(
+                "lab {}: bgplb left its gobgpd running (pids {orphans:?})",
+                self.n
+            );
+            for pid in orphans {
+                let _ = run("kill", &["-TERM", &pid.to_string()]);
+            }
+        }
+
+        if let Some(mut router) = self.router.take() {
+            let _ = run("kill", &["-TERM", &router.id().to_string()]);
+            let _ = router.wait();
+        }
+        let _ = run("ip", &["netns", "delete", &self.netns()]);
+        let _ = run("ip", &["link", "delete", &self.host_if()]);
+        let _ = fs::remove_dir_all(self.gobgp_api_dir());
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let failed = thread::panicking();
+        if failed && !self.reported.get() {
+            eprintln!("{}", self.report());
+        }
+        self.teardown();
+        if let Some(dir) = self.dir.take() {
+            if failed {
+                eprintln!("lab {}: files kept in {}", self.n, dir.keep().display());
+            }
+        }
+    }
+}
+
+// ---- parsing --------------------------------------------------------------
+
+/// Parses `gobgp global rib -j`: `{"<prefix>": [{"attrs": [{"type": 3,
+/// "nexthop": "<ip>"}, ...], ...}, ...]}` into prefix to next hops.
+///
+/// The next hop of an MP_REACH_NLRI attribute (type 14) has the same key.
+pub fn parse_rib(json: &[u8]) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
+        format!(
+            "gobgp rib output is not JSON ({e}): {}",
+            String::from_utf8_lossy(json)
+        )
+    })?;
+    let Value::Object(destinations) = value else {
+        return Err(format!("gobgp rib output is not an object: {value}"));
+    };
+    let mut rib = BTreeMap::new();
+    for (prefix, paths) in destinations {
+        let next_hops = paths
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|path| path["attrs"].as_array())
+            .flatten()
+            .filter_map(|attr| attr["nexthop"].as_str())
+            .map(str::to_string)
+            .collect();
+        rib.insert(prefix, next_hops);
+    }
+    Ok(rib)
+}
+
+/// Parses `ip -j route show` into (prefix, device) pairs; host routes get `/32`.
+pub fn parse_routes(json: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let value: Value = serde_json::from_slice(json).map_err(|e| {
+        format!(
+            "ip route output is not JSON ({e}): {}",
+            String::from_utf8_lossy(json)
+        )
+    })?;
+    let routes = value
+        .as_array()
+        .ok_or_else(|| format!("ip route output is not a list: {value}"))?;
+    Ok(routes
+        .iter()
+        .map(|r| {
+            let dst = r["dst"].as_str().unwrap_or_default();
+            let dst = if dst.contains('/') || dst == "default" {
+                dst.to_string()
+            } else if dst.contains(':') {
+                format!("{dst}/128")
+            } else {
+                format!("{dst}/32")
+            };
+            (dst, r["dev"].as_str().unwrap_or_default().to_string())
+        })
+        .collect())
+}
+
+/// Host kernel routes of route protocol `proto` in the main table.
+pub fn kernel_routes(proto: u32) -> Vec<(String, String)> {
+    let out = run_ok("ip", &["-j", "route", "show", "proto", &proto.to_string()]);
+    // An empty table prints nothing at all on some iproute2 versions.
+    if out.trim().is_empty() {
+        return Vec::new();
+    }
+    parse_routes(out.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Whether a network device of that name exists on the host.
+pub fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Host network devices whose names start with `prefix`.
+pub fn links_with_prefix(prefix: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/sys/class/net") else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+// ---- processes ------------------------------------------------------------
+
+/// Runs a program to completion and returns its output.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {program}: {e}"))
+}
+
+/// Runs a program, panics unless it succeeds, returns its stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    if !out.status.success() {
+        panic!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the docker CLI.
+pub fn docker(args: &[&str]) -> Output {
+    run("docker", args)
+}
+
+/// Runs the docker CLI, panics unless it succeeds, returns its stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    run_ok("docker", args)
+}
+
+/// Two handles on one log file, for a child's stdout and stderr.
+fn log_handles(path: &Path, append: bool) -> (File, File) {
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .unwrap_or_else(|e| panic!("failed to open log {}: {e}", path.display()));
+    let clone = file.try_clone().expect("failed to clone a log file handle");
+    (file, clone)
+}
+
+/// The last `lines` lines of a log file, without terminal colour codes.
+fn tail(path: &Path, lines: usize) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            strip_ansi(&all[all.len().saturating_sub(lines)..].join("\n"))
+        }
+        Err(e) => format!("(cannot read: {e})"),
+    }
+}
+
+/// Removes `ESC [ ... <letter>` sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn require_root() {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string));
+    assert_eq!(
+        uid.as_deref(),
+        Some("0"),
+        "the end-to-end tests need root (network namespaces, routes, Docker); \
+         run deploy/lab/test.sh as root"
+    );
+}
+
+// ---- the test image -------------------------------------------------------
+
+/// Builds `bgplb-test:latest` unless an image of the current revision exists.
+///
+/// Once per process (OnceLock), and under a lock file across processes.
+pub fn ensure_image() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        let _lock = LockFile::acquire(std::env::temp_dir().join("bgplb-test-image.lock"));
+        if image_revision().as_deref() != Some(dockerfile_revision()) {
+            build_image();
+        }
+    });
+}
+
+fn image_revision() -> Option<String> {
+    let out = docker(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"bgplb.test.revision\"}}",
+        IMAGE,
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn build_image() {
+    let context = TempDir::new().expect("failed to create the image build directory");
+    fs::copy("/bin/busybox", context.path().join("busybox"))
+        .expect("failed to copy /bin/busybox (install busybox-static)");
+    fs::write(context.path().join("Dockerfile"), DOCKERFILE)
+        .expect("failed to write the Dockerfile");
+    let dir = context
+        .path()
+        .to_str()
+        .expect("temporary path is not UTF-8");
+    docker_ok(&["build", "-q", "-t", IMAGE, dir]);
+}
+
+/// The `bgplb.test.revision` label the Dockerfile sets.
+fn dockerfile_revision() -> &'static str {
+    let key = "bgplb.test.revision=\"";
+    let start = DOCKERFILE
+        .find(key)
+        .expect("the Dockerfile has no revision label")
+        + key.len();
+    let len = DOCKERFILE[start..]
+        .find('"')
+        .expect("unterminated revision label");
+    &DOCKERFILE[start..start + len]
+}
+
+/// A lock held by creating a file exclusively; removed on drop.
+///
+/// `std::fs::File::lock` would do, but needs Rust 1.89 (our MSRV is 1.80).
+struct LockFile(PathBuf);
+
+impl LockFile {
+    fn acquire(path: PathBuf) -> LockFile {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => return LockFile(path),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    // A holder that died leaves the file; an image build takes seconds.
+                    if age(&path).is_some_and(|a| a > Duration::from_secs(120)) {
+                        let _ = fs::remove_file(&path);
+                    }
+                }
+                Err(e) => panic!("failed to create lock file {}: {e}", path.display()),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {}",
+                path.display()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+fn age(path: &Path) -> Option<Duration> {
+    let modified = fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    SystemTime::now().duration_since(modified).ok()
+}
