@@ -1,4 +1,4 @@
-//! The end-to-end lab: a router in a network namespace, bgplb, and Docker objects, all torn down on drop.
+//! The end-to-end lab: a router in a namespace, bgplb, Docker objects; all torn down on drop.
 //!
 //! ```text
 //!   host namespace                              namespace bgplb-rtr<n>
@@ -16,26 +16,26 @@
 //! Everything here shells out to `ip`, `gobgp`, `gobgpd` and `docker`.
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
+mod host;
+mod image;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write as _};
+use std::fs;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tempfile::TempDir;
 
-/// The image every test container runs: busybox on an empty root.
-pub const IMAGE: &str = "bgplb-test:latest";
-/// The test image's Dockerfile, shared with `deploy/lab/demo.sh`.
-const DOCKERFILE: &str = include_str!("../../deploy/lab/test-image/Dockerfile");
+pub use host::*;
+pub use image::{ensure_image, IMAGE};
+
 /// AS of the lab router.
 pub const ROUTER_AS: u32 = 64512;
 /// AS bgplb speaks as in the lab (must differ from the router's: eBGP).
@@ -684,281 +684,11 @@ impl Drop for Lab {
         }
         self.teardown();
         if let Some(dir) = self.dir.take() {
-            if failed {
+            // BGPLB_LAB_KEEP=1 keeps every lab's files, e.g. to read the
+            // logs of a passing test next to a failing one.
+            if failed || std::env::var_os("BGPLB_LAB_KEEP").is_some() {
                 eprintln!("lab {}: files kept in {}", self.n, dir.keep().display());
             }
         }
     }
-}
-
-// ---- parsing --------------------------------------------------------------
-
-/// Parses `gobgp global rib -j`: `{"<prefix>": [{"attrs": [{"type": 3,
-/// "nexthop": "<ip>"}, ...], ...}, ...]}` into prefix to next hops.
-///
-/// The next hop of an MP_REACH_NLRI attribute (type 14) has the same key.
-pub fn parse_rib(json: &[u8]) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| {
-        format!(
-            "gobgp rib output is not JSON ({e}): {}",
-            String::from_utf8_lossy(json)
-        )
-    })?;
-    let Value::Object(destinations) = value else {
-        return Err(format!("gobgp rib output is not an object: {value}"));
-    };
-    let mut rib = BTreeMap::new();
-    for (prefix, paths) in destinations {
-        let next_hops = paths
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|path| path["attrs"].as_array())
-            .flatten()
-            .filter_map(|attr| attr["nexthop"].as_str())
-            .map(str::to_string)
-            .collect();
-        rib.insert(prefix, next_hops);
-    }
-    Ok(rib)
-}
-
-/// Parses `ip -j route show` into (prefix, device) pairs; host routes get `/32`.
-pub fn parse_routes(json: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let value: Value = serde_json::from_slice(json).map_err(|e| {
-        format!(
-            "ip route output is not JSON ({e}): {}",
-            String::from_utf8_lossy(json)
-        )
-    })?;
-    let routes = value
-        .as_array()
-        .ok_or_else(|| format!("ip route output is not a list: {value}"))?;
-    Ok(routes
-        .iter()
-        .map(|r| {
-            let dst = r["dst"].as_str().unwrap_or_default();
-            let dst = if dst.contains('/') || dst == "default" {
-                dst.to_string()
-            } else if dst.contains(':') {
-                format!("{dst}/128")
-            } else {
-                format!("{dst}/32")
-            };
-            (dst, r["dev"].as_str().unwrap_or_default().to_string())
-        })
-        .collect())
-}
-
-/// Host kernel routes of route protocol `proto` in the main table.
-pub fn kernel_routes(proto: u32) -> Vec<(String, String)> {
-    let out = run_ok("ip", &["-j", "route", "show", "proto", &proto.to_string()]);
-    // An empty table prints nothing at all on some iproute2 versions.
-    if out.trim().is_empty() {
-        return Vec::new();
-    }
-    parse_routes(out.as_bytes()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Whether a network device of that name exists on the host.
-pub fn link_exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
-}
-
-/// Host network devices whose names start with `prefix`.
-pub fn links_with_prefix(prefix: &str) -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/sys/class/net") else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with(prefix))
-        .collect();
-    names.sort();
-    names
-}
-
-// ---- processes ------------------------------------------------------------
-
-/// Runs a program to completion and returns its output.
-pub fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("failed to run {program}: {e}"))
-}
-
-/// Runs a program, panics unless it succeeds, returns its stdout.
-pub fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    if !out.status.success() {
-        panic!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs the docker CLI.
-pub fn docker(args: &[&str]) -> Output {
-    run("docker", args)
-}
-
-/// Runs the docker CLI, panics unless it succeeds, returns its stdout.
-pub fn docker_ok(args: &[&str]) -> String {
-    run_ok("docker", args)
-}
-
-/// Two handles on one log file, for a child's stdout and stderr.
-fn log_handles(path: &Path, append: bool) -> (File, File) {
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(path)
-        .unwrap_or_else(|e| panic!("failed to open log {}: {e}", path.display()));
-    let clone = file.try_clone().expect("failed to clone a log file handle");
-    (file, clone)
-}
-
-/// The last `lines` lines of a log file, without terminal colour codes.
-fn tail(path: &Path, lines: usize) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            strip_ansi(&all[all.len().saturating_sub(lines)..].join("\n"))
-        }
-        Err(e) => format!("(cannot read: {e})"),
-    }
-}
-
-/// Removes `ESC [ ... <letter>` sequences.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next().map(str::to_string));
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the end-to-end tests need root (network namespaces, routes, Docker); \
-         run deploy/lab/test.sh as root"
-    );
-}
-
-// ---- the test image -------------------------------------------------------
-
-/// Builds `bgplb-test:latest` unless an image of the current revision exists.
-///
-/// Once per process (OnceLock), and under a lock file across processes.
-pub fn ensure_image() {
-    static READY: OnceLock<()> = OnceLock::new();
-    READY.get_or_init(|| {
-        let _lock = LockFile::acquire(std::env::temp_dir().join("bgplb-test-image.lock"));
-        if image_revision().as_deref() != Some(dockerfile_revision()) {
-            build_image();
-        }
-    });
-}
-
-fn image_revision() -> Option<String> {
-    let out = docker(&[
-        "image",
-        "inspect",
-        "-f",
-        "{{index .Config.Labels \"bgplb.test.revision\"}}",
-        IMAGE,
-    ]);
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn build_image() {
-    let context = TempDir::new().expect("failed to create the image build directory");
-    fs::copy("/bin/busybox", context.path().join("busybox"))
-        .expect("failed to copy /bin/busybox (install busybox-static)");
-    fs::write(context.path().join("Dockerfile"), DOCKERFILE)
-        .expect("failed to write the Dockerfile");
-    let dir = context
-        .path()
-        .to_str()
-        .expect("temporary path is not UTF-8");
-    docker_ok(&["build", "-q", "-t", IMAGE, dir]);
-}
-
-/// The `bgplb.test.revision` label the Dockerfile sets.
-fn dockerfile_revision() -> &'static str {
-    let key = "bgplb.test.revision=\"";
-    let start = DOCKERFILE
-        .find(key)
-        .expect("the Dockerfile has no revision label")
-        + key.len();
-    let len = DOCKERFILE[start..]
-        .find('"')
-        .expect("unterminated revision label");
-    &DOCKERFILE[start..start + len]
-}
-
-/// A lock held by creating a file exclusively; removed on drop.
-///
-/// `std::fs::File::lock` would do, but needs Rust 1.89 (our MSRV is 1.80).
-struct LockFile(PathBuf);
-
-impl LockFile {
-    fn acquire(path: PathBuf) -> LockFile {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(_) => return LockFile(path),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    // A holder that died leaves the file; an image build takes seconds.
-                    if age(&path).is_some_and(|a| a > Duration::from_secs(120)) {
-                        let _ = fs::remove_file(&path);
-                    }
-                }
-                Err(e) => panic!("failed to create lock file {}: {e}", path.display()),
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {}",
-                path.display()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-fn age(path: &Path) -> Option<Duration> {
-    let modified = fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    SystemTime::now().duration_since(modified).ok()
 }
