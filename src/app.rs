@@ -33,7 +33,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (connection, handle, _) =
         rtnetlink::new_connection().context("failed to open a netlink socket")?;
     tokio::spawn(connection.instrument(tracing::info_span!("kernel")));
-    let netdev = NetDevices::new(handle.clone());
+    // Tells this bgplb's links from another's on the same host.
+    let instance = plugin_id
+        .clone()
+        .unwrap_or_else(|| config.plugin_socket.display().to_string());
+    let netdev = NetDevices::new(handle.clone(), &instance);
     let docker = Docker::connect(&config.docker_socket)?;
     let bgp = BgpClient::new(&config.gobgp_api)?;
     let fresh = Arc::new(FreshLinks::default());

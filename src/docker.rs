@@ -80,10 +80,6 @@ pub struct ContainerView {
 pub struct Snapshot {
     pub networks: Vec<NetworkView>,
     pub containers: Vec<ContainerView>,
-    /// Ids of every other Docker network: their devices are not bgplb's to remove.
-    pub other_networks: Vec<String>,
-    /// Every endpoint id Docker lists, on any network.
-    pub all_endpoints: Vec<String>,
 }
 
 /// A Docker event, reduced to what the controller needs.
@@ -129,14 +125,12 @@ impl Docker {
                 action: "list networks".into(),
                 source,
             })?;
-        let mut other_networks = Vec::new();
         let networks: Vec<NetworkView> = networks
             .into_iter()
             .filter_map(|n| {
                 let id = n.id?;
                 let driver = n.driver.unwrap_or_default();
                 if !drivers.contains(&driver) && !ids.contains(&id) {
-                    other_networks.push(id);
                     return None;
                 }
                 let subnets = n.ipam.and_then(|i| i.config).unwrap_or_default();
@@ -154,20 +148,15 @@ impl Docker {
             })
             .collect();
         let ours: HashSet<&str> = networks.iter().map(|n| n.id.as_str()).collect();
-        let (containers, all_endpoints) = self.containers_on(&ours).await?;
+        let containers = self.containers_on(&ours).await?;
         Ok(Snapshot {
             networks,
             containers,
-            other_networks,
-            all_endpoints,
         })
     }
 
-    /// The containers attached to `networks`, and every endpoint id of every container.
-    async fn containers_on(
-        &self,
-        networks: &HashSet<&str>,
-    ) -> Result<(Vec<ContainerView>, Vec<String>), Error> {
+    /// The containers attached to `networks`.
+    async fn containers_on(&self, networks: &HashSet<&str>) -> Result<Vec<ContainerView>, Error> {
         let options = ListContainersOptions::<String> {
             all: true,
             ..Default::default()
@@ -181,13 +170,11 @@ impl Docker {
                 source,
             })?;
         let mut views = Vec::new();
-        let mut endpoints = Vec::new();
         for summary in summaries {
             let attachments = summary
                 .network_settings
                 .and_then(|s| s.networks)
                 .unwrap_or_default();
-            endpoints.extend(attachments.values().filter_map(|e| e.endpoint_id.clone()));
             let attached = attachments.values().any(|e| {
                 e.network_id
                     .as_deref()
@@ -214,7 +201,7 @@ impl Docker {
                 }
             }
         }
-        Ok((views, endpoints))
+        Ok(views)
     }
 
     /// Sends a signal (e.g. `SIGTERM`) to a container.

@@ -91,20 +91,47 @@ pub fn is_ours(name: &str) -> bool {
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// The bridge (or other controller) the link is attached to.
-    pub master: Option<u32>,
+    /// The link's alias (`ip link set X alias ...`): bgplb's owner mark.
+    pub alias: Option<String>,
 }
 
-/// Bridges and veths, through rtnetlink.
+/// Bridges and veths, through rtnetlink. Every link it makes carries an alias
+/// naming this bgplb instance, and only links with that mark are ever removed
+/// as stale: a second bgplb on the host, or anybody else, keeps its own.
 #[derive(Clone)]
 pub struct NetDevices {
     handle: Handle,
+    owner: String,
 }
 
 impl NetDevices {
-    /// Wraps an rtnetlink handle whose connection task is already running.
-    pub fn new(handle: Handle) -> Self {
-        Self { handle }
+    /// Wraps an rtnetlink handle whose connection task is already running;
+    /// `instance` tells this bgplb from others on the host (its plugin socket
+    /// or managed plugin id).
+    pub fn new(handle: Handle, instance: &str) -> Self {
+        Self {
+            handle,
+            owner: format!("bgplb {instance}"),
+        }
+    }
+
+    /// Whether a link was made by this bgplb instance.
+    pub fn owns(&self, link: &Link) -> bool {
+        link.alias.as_deref() == Some(self.owner.as_str())
+    }
+
+    /// Marks a link as this instance's.
+    async fn mark_owned(&self, name: &str, index: u32) -> Result<(), Error> {
+        let mut request = self.handle.link().set(index);
+        request
+            .message_mut()
+            .attributes
+            .push(LinkAttribute::IfAlias(self.owner.clone()));
+        request.execute().await.map_err(|source| Error::Netlink {
+            action: "mark",
+            name: name.into(),
+            source: Box::new(source),
+        })
     }
 
     /// Every link in this network namespace.
@@ -166,6 +193,7 @@ impl NetDevices {
             .index_of(name)
             .await?
             .ok_or_else(|| Error::Missing(name.into()))?;
+        self.mark_owned(name, index).await?;
         self.set_up(name, index).await?;
         Ok(index)
     }
@@ -206,6 +234,7 @@ impl NetDevices {
                 name: host.clone(),
                 source: Box::new(source),
             })?;
+        self.mark_owned(&host, index).await?;
         self.set_up(&host, index).await?;
         tracing::debug!(veth = %host, peer = %peer, bridge, "veth ready");
         Ok(peer)
@@ -241,18 +270,18 @@ impl NetDevices {
 
 fn to_link(msg: &LinkMessage) -> Option<Link> {
     let mut name = None;
-    let mut master = None;
+    let mut alias = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
-            LinkAttribute::Controller(index) => master = Some(*index),
+            LinkAttribute::IfAlias(a) => alias = Some(a.clone()),
             _ => {}
         }
     }
     Some(Link {
         index: msg.header.index,
         name: name?,
-        master,
+        alias,
     })
 }
 

@@ -79,6 +79,10 @@ async fn supervise_loop<M: From<SpeakerEvent> + Send>(
                     }
                     _ = stopped(&mut shutdown) => {
                         stop(&mut child, pid, config.graceful_restart).await;
+                        // A killed gobgpd leaves its socket file behind.
+                        if let ApiAddress::Unix(socket) = &config.api {
+                            let _ = std::fs::remove_file(socket);
+                        }
                         return;
                     }
                 }

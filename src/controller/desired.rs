@@ -59,20 +59,6 @@ pub fn desired(
     for n in &snapshot.networks {
         d.bridges.insert(netdev::bridge_name(&n.id));
     }
-    // Devices named like bgplb's but belonging to networks and endpoints Docker
-    // still knows (another bgplb's, say) are never removed.
-    d.keep_links.extend(
-        snapshot
-            .other_networks
-            .iter()
-            .map(|id| netdev::bridge_name(id)),
-    );
-    d.keep_links.extend(
-        snapshot
-            .all_endpoints
-            .iter()
-            .map(|id| netdev::veth_names(id).0),
-    );
     for c in snapshot.containers.iter().filter(|c| c.running) {
         let announce = should_announce(c, drained);
         for (network_id, endpoint_id) in &c.endpoints {
@@ -124,7 +110,6 @@ mod tests {
         Snapshot {
             networks: vec![network],
             containers,
-            ..Default::default()
         }
     }
 
@@ -227,17 +212,6 @@ mod tests {
         let (d, _) = desired(&snapshot(vec![c]), &HashSet::new(), hops());
         assert!(d.routes.contains_key(&vip()));
         assert!(d.announce.is_empty());
-    }
-
-    #[test]
-    fn devices_of_other_networks_and_endpoints_are_kept() {
-        let mut s = snapshot(vec![]);
-        s.other_networks = vec!["fedcba9876543210".into()];
-        s.all_endpoints = vec!["abcdef0123456789abcdef".into()];
-        let (d, _) = desired(&s, &HashSet::new(), hops());
-        assert!(d.keep_links.contains("bgplb-fedcba987"));
-        assert!(d.keep_links.contains("vblabcdef012345"));
-        assert!(!d.bridges.contains("bgplb-fedcba987"));
     }
 
     #[test]

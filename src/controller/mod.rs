@@ -329,31 +329,22 @@ impl Controller {
         };
 
         let links = self.parts.netdev.links().await?;
-        // Another network's bridge, its ports and its routes belong to whoever
-        // runs that network (a second bgplb, say), even in the middle of a Join.
-        let foreign: HashSet<String> = snapshot
-            .other_networks
+        // Only this instance's links, and routes through them, are candidates for removal.
+        let owned: HashMap<u32, String> = links
             .iter()
-            .map(|id| netdev::bridge_name(id))
+            .filter(|l| self.parts.netdev.owns(l))
+            .map(|l| (l.index, l.name.clone()))
             .collect();
-        let foreign_index: HashSet<u32> = links
-            .iter()
-            .filter(|l| foreign.contains(&l.name))
-            .map(|l| l.index)
-            .collect();
-        let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
         let routes = self.parts.routes.list().await?;
         let actual = Actual {
             links: links
                 .iter()
-                .filter(|l| netdev::is_ours(&l.name))
-                .filter(|l| !l.master.is_some_and(|m| foreign_index.contains(&m)))
+                .filter(|l| netdev::is_ours(&l.name) && self.parts.netdev.owns(l))
                 .map(|l| l.name.clone())
                 .collect(),
             routes: routes
                 .iter()
-                .map(|r| (r.dst, names.get(&r.oif).cloned().unwrap_or_default()))
-                .filter(|(_, dev)| !foreign.contains(dev))
+                .filter_map(|r| Some((r.dst, owned.get(&r.oif)?.clone())))
                 .collect(),
             paths,
         };

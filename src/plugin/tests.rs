@@ -8,7 +8,7 @@ async fn call(path: &str, body: &'static str) -> (StatusCode, serde_json::Value)
     tokio::spawn(connection);
     let (tx, _rx) = mpsc::channel(16);
     let state = Arc::new(PluginState {
-        netdev: NetDevices::new(handle),
+        netdev: NetDevices::new(handle, "test"),
         fresh: Arc::default(),
         controller: tx,
         global_scope: false,
