@@ -1,8 +1,8 @@
 //! End-to-end: real dockerd, real gobgpd router, bgplb as a legacy plugin.
 //!
 //! Each test has its own lab index (namespace, veth, driver name) and VIP,
-//! so the labs never collide; `deploy/lab/test.sh` still runs them one by
-//! one, because two bgplbs on one host remove each other's bridges.
+//! so the labs never collide and the tests can run in parallel: each bgplb
+//! removes only the links it marked as its own.
 
 mod common;
 

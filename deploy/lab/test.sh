@@ -15,10 +15,10 @@ fi
 echo "==> unit tests (end-to-end tests are listed as ignored here)"
 cargo test --locked
 
-# One test at a time: every bgplb treats all bgplb-* links and proto 201
-# routes on the host as its own, so two tests' bgplbs would remove each
-# other's bridges. The timeout bounds a hung run; the next run's labs clear
-# what it leaves behind.
+# Two tests at a time: each lab has its own namespace, router, driver name
+# and bgplb, and each bgplb touches only the links it marked as its own. More
+# would only crowd this 2-core machine's timing. The timeout bounds a hung
+# run; the next run's labs clear what it leaves behind.
 echo "==> end-to-end tests"
 timeout --foreground 20m \
-  cargo test --locked --no-fail-fast --test lab --test e2e -- --include-ignored --test-threads=1
+  cargo test --locked --no-fail-fast --test lab --test e2e -- --include-ignored --test-threads=2
