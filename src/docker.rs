@@ -93,6 +93,8 @@ pub struct Event {
     pub signal: Option<String>,
     /// The `type` attribute of a network event: the driver name.
     pub driver: Option<String>,
+    /// Unix time in seconds.
+    pub time: i64,
 }
 
 /// A client of the Docker Engine API.
@@ -202,6 +204,36 @@ impl Docker {
             }
         }
         Ok(views)
+    }
+
+    /// Container `kill`, `start` and `restart` events of the last `window`, from
+    /// the history dockerd keeps in memory (its last 256 events), oldest first.
+    pub async fn past_container_events(&self, window: Duration) -> Result<Vec<Event>, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                ["kill", "start", "restart"].map(String::from).to_vec(),
+            ),
+        ]);
+        let options = EventsOptions {
+            since: Some(now.saturating_sub(window).as_secs().to_string()),
+            until: Some(now.as_secs().to_string()),
+            filters,
+        };
+        let mut stream = self.client.events(Some(options));
+        let mut events = Vec::new();
+        while let Some(item) = stream.next().await {
+            let msg = item.map_err(|source| Error::Api {
+                action: "read past events".into(),
+                source,
+            })?;
+            events.extend(reduce(msg));
+        }
+        Ok(events)
     }
 
     /// Sends a signal (e.g. `SIGTERM`) to a container.
@@ -330,6 +362,7 @@ fn reduce(msg: EventMessage) -> Option<Event> {
         name: attributes.get("name").cloned(),
         signal: attributes.get("signal").cloned(),
         driver: attributes.get("type").cloned(),
+        time: msg.time.unwrap_or_default(),
     })
 }
 

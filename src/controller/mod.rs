@@ -40,6 +40,22 @@ use plan::{Action, Actual};
 /// Linux; the names too, in case a daemon ever reports them.
 const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 
+/// How far back Docker's event history is searched for drains after a restart.
+const DRAIN_MEMORY: Duration = Duration::from_secs(3600);
+
+/// Containers drained (a SIGUSR2 `kill`) and not started again since, with
+/// the time of the drain, from events oldest first.
+fn drains_in(events: &[Event]) -> Vec<(String, i64)> {
+    let mut drained: Vec<(String, i64)> = Vec::new();
+    for e in events.iter().filter(|e| e.kind == "container") {
+        drained.retain(|(id, _)| id != &e.id);
+        if e.action == "kill" && e.signal.as_deref().is_some_and(|s| SIGUSR2.contains(&s)) {
+            drained.push((e.id.clone(), e.time));
+        }
+    }
+    drained
+}
+
 /// What the controller is told. None carries state: each only asks for a pass
 /// or names the thing whose state to re-read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +160,7 @@ impl Controller {
     /// Runs passes until `shutdown` turns true.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        self.recover_drains().await;
         let mut pending: Option<&'static str> = Some("start");
         let mut next_pass = Instant::now() + self.config.resync;
         loop {
@@ -252,12 +269,42 @@ impl Controller {
             return;
         }
         tracing::info!(container = %c.name, delay_s = drain.delay.as_secs(), "drain started");
+        self.drain_timer(id, drain.delay);
+    }
+
+    fn drain_timer(&self, id: &str, delay: Duration) {
         let tx = self.tx.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            tokio::time::sleep(drain.delay).await;
+            tokio::time::sleep(delay).await;
             let _ = tx.send(Msg::DrainDue(id)).await;
         });
+    }
+
+    /// Drains are not written down anywhere: after a restart they are read
+    /// back from Docker's event history, so a draining container is not
+    /// announced again and still gets its SIGTERM when its delay is over.
+    async fn recover_drains(&mut self) {
+        let Some(drain) = self.config.drain else {
+            return;
+        };
+        let events = match self.parts.docker.past_container_events(DRAIN_MEMORY).await {
+            Ok(events) => events,
+            Err(error) => {
+                let error = crate::error_chain(&error);
+                return tracing::warn!(error = %error, "cannot read past drains");
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        for (id, at) in drains_in(&events) {
+            let elapsed = Duration::from_secs(now.saturating_sub(at).max(0) as u64);
+            tracing::debug!(container = %id, "drain read back from docker events");
+            self.drained.insert(id.clone());
+            self.drain_timer(&id, drain.delay.saturating_sub(elapsed));
+        }
     }
 
     async fn drain_due(&mut self, id: &str) {
@@ -480,4 +527,37 @@ struct ApplyContext {
 
 fn links_by_name(links: &[netdev::Link]) -> BTreeMap<String, u32> {
     links.iter().map(|l| (l.name.clone(), l.index)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, action: &str, signal: Option<&str>, time: i64) -> Event {
+        Event {
+            kind: "container".into(),
+            action: action.into(),
+            id: id.into(),
+            name: None,
+            signal: signal.map(String::from),
+            driver: None,
+            time,
+        }
+    }
+
+    #[test]
+    fn drains_are_read_back_until_the_container_starts_again() {
+        let events = [
+            event("a", "kill", Some("12"), 10),
+            event("b", "kill", Some("12"), 11),
+            event("b", "start", None, 12),
+            event("c", "kill", Some("15"), 13),
+            event("d", "start", None, 14),
+            event("d", "kill", Some("12"), 15),
+        ];
+        assert_eq!(
+            drains_in(&events),
+            vec![("a".to_string(), 10), ("d".to_string(), 15)]
+        );
+    }
 }
