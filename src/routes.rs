@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
 use rtnetlink::{Handle, IpVersion};
 
-use crate::netdev::{errno, ignore_errno};
+use crate::netdev::ignore_errno;
 
 const ESRCH: i32 = 3;
 const ENOENT: i32 = 2;
@@ -136,9 +136,4 @@ impl Routes {
             oif: oif.unwrap_or(0),
         })
     }
-}
-
-/// Whether an error means "the kernel refused because something is missing".
-pub fn is_not_found(e: &rtnetlink::Error) -> bool {
-    matches!(errno(e), Some(ESRCH) | Some(ENOENT))
 }

@@ -13,10 +13,11 @@
 //! difference ([`plan::plan`]) and applies it. Messages only say "look again";
 //! bursts of them are coalesced into one pass.
 
+mod apply;
 pub mod desired;
 pub mod plan;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +32,10 @@ use crate::bgp::BgpClient;
 use crate::config::{DrainAction, DrainConfig};
 use crate::docker::{Backoff, Docker, Event, Snapshot, WatchMessage};
 use crate::netdev::{self, FreshLinks, NetDevices};
-use crate::routes::{OwnedRoute, Routes};
+use crate::routes::Routes;
 use crate::stopped;
 use desired::{NextHops, Owner};
-use plan::{Action, Actual};
+use plan::Actual;
 
 /// SIGUSR2 as Docker's `kill` event spells it: the number on x86-64 and arm64
 /// Linux; the names too, in case a daemon ever reports them.
@@ -410,9 +411,9 @@ impl Controller {
         // Name withdrawn addresses after their owners in the previous pass.
         let mut all_owners = std::mem::replace(&mut self.last_owners, owners.clone());
         all_owners.extend(owners);
-        let context = ApplyContext {
+        let context = apply::ApplyContext {
             owners: all_owners,
-            links: links_by_name(&links),
+            links: apply::links_by_name(&links),
             announced: actual.paths.clone().unwrap_or_default(),
         };
         let failed = self.apply(actions, &context).await;
@@ -424,109 +425,6 @@ impl Controller {
             None => Ok(()),
         }
     }
-
-    /// Applies actions in order; returns how many failed. An address whose
-    /// kernel route could not be added is not announced.
-    async fn apply(&self, actions: Vec<Action>, context: &ApplyContext) -> usize {
-        let mut failed = 0;
-        let mut unroutable: BTreeSet<IpAddr> = BTreeSet::new();
-        for action in actions {
-            if let Action::Announce { dst, .. } = &action {
-                if unroutable.contains(dst) {
-                    continue;
-                }
-            }
-            if let Err(error) = self.apply_one(&action, context).await {
-                tracing::warn!(action = ?action, error = %error, "action failed");
-                failed += 1;
-                if let Action::AddRoute { dst, .. } = action {
-                    unroutable.insert(dst);
-                }
-            }
-        }
-        failed
-    }
-
-    async fn apply_one(&self, action: &Action, context: &ApplyContext) -> Result<(), String> {
-        let (owners, links) = (&context.owners, &context.links);
-        let p = &self.parts;
-        fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-            crate::error_chain(e)
-        }
-        let owner = |dst: &IpAddr| {
-            owners.get(dst).cloned().unwrap_or(Owner {
-                network: "-".into(),
-                container: "-".into(),
-            })
-        };
-        match action {
-            Action::EnsureBridge(name) => {
-                p.netdev.ensure_bridge(name).await.map_err(|e| chain(&e))?;
-            }
-            Action::Withdraw(dst) => {
-                let next_hop = context
-                    .announced
-                    .get(dst)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(*dst);
-                p.bgp
-                    .withdraw(*dst, next_hop)
-                    .await
-                    .map_err(|e| chain(&e))?;
-                let o = owner(dst);
-                tracing::info!(vip = %dst, network = %o.network, container = %o.container, "route withdrawn");
-            }
-            Action::DeleteRoute { dst, dev } => {
-                let Some(&oif) = links.get(dev) else {
-                    return Ok(());
-                };
-                p.routes
-                    .delete(&OwnedRoute { dst: *dst, oif })
-                    .await
-                    .map_err(|e| chain(&e))?;
-                tracing::info!(vip = %dst, dev = %dev, "kernel route removed");
-            }
-            Action::AddRoute { dst, dev } => {
-                let oif = match links.get(dev) {
-                    Some(&i) => i,
-                    None => p
-                        .netdev
-                        .index_of(dev)
-                        .await
-                        .map_err(|e| chain(&e))?
-                        .ok_or(format!("link {dev} does not exist"))?,
-                };
-                p.routes.replace(*dst, oif).await.map_err(|e| chain(&e))?;
-                tracing::info!(vip = %dst, dev = %dev, "kernel route added");
-            }
-            Action::Announce { dst, next_hop } => {
-                p.bgp
-                    .announce(*dst, *next_hop)
-                    .await
-                    .map_err(|e| chain(&e))?;
-                let o = owner(dst);
-                tracing::info!(vip = %dst, next_hop = %next_hop, network = %o.network, container = %o.container, "route announced");
-            }
-            Action::DeleteLink(name) => {
-                p.netdev.delete(name).await.map_err(|e| chain(&e))?;
-                tracing::info!(link = %name, "stale link removed");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What applying needs to know besides the actions: for log lines, link
-/// indexes, and the next hops paths were announced with.
-struct ApplyContext {
-    owners: HashMap<IpAddr, Owner>,
-    links: BTreeMap<String, u32>,
-    announced: BTreeMap<IpAddr, Option<IpAddr>>,
-}
-
-fn links_by_name(links: &[netdev::Link]) -> BTreeMap<String, u32> {
-    links.iter().map(|l| (l.name.clone(), l.index)).collect()
 }
 
 #[cfg(test)]
