@@ -9,10 +9,11 @@ use futures::TryStreamExt;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
 use rtnetlink::{Handle, IpVersion};
 
-use crate::netdev::ignore_errno;
+use crate::netdev::{errno, ignore_errno};
 
 const ESRCH: i32 = 3;
 const ENOENT: i32 = 2;
+const EEXIST: i32 = 17;
 
 /// Errors of the route layer.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum Error {
         #[source]
         source: Box<rtnetlink::Error>,
     },
+    #[error("a route to {0} that bgplb did not make is in the way; bgplb leaves it alone")]
+    Conflict(IpAddr),
 }
 
 /// A host route owned by bgplb.
@@ -67,19 +70,25 @@ impl Routes {
         Ok(owned)
     }
 
-    /// Adds or replaces the host route to `dst` through link `oif`.
-    pub async fn replace(&self, dst: IpAddr, oif: u32) -> Result<(), Error> {
+    /// Adds the host route to `dst` through link `oif`. It is never a replace:
+    /// the kernel would replace anybody's route to `dst`, whatever its protocol.
+    /// A route of bgplb's to `dst` through another link must be deleted first.
+    pub async fn add(&self, dst: IpAddr, oif: u32) -> Result<(), Error> {
         let add = self
             .handle
             .route()
             .add()
             .output_interface(oif)
-            .protocol(self.proto())
-            .replace();
+            .protocol(self.proto());
         let result = match dst {
             IpAddr::V4(a) => add.v4().destination_prefix(a, 32).execute().await,
             IpAddr::V6(a) => add.v6().destination_prefix(a, 128).execute().await,
         };
+        if result.as_ref().err().and_then(errno) == Some(EEXIST) {
+            // The same route of ours would have been listed and not planned;
+            // what is in the way is somebody else's.
+            return Err(Error::Conflict(dst));
+        }
         result.map_err(|source| Error::Netlink {
             action: "add",
             dst: dst.to_string(),

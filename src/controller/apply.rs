@@ -82,7 +82,7 @@ impl Controller {
                         .map_err(|e| chain(&e))?
                         .ok_or(format!("link {dev} does not exist"))?,
                 };
-                p.routes.replace(*dst, oif).await.map_err(|e| chain(&e))?;
+                p.routes.add(*dst, oif).await.map_err(|e| chain(&e))?;
                 tracing::info!(vip = %dst, dev = %dev, "kernel route added");
             }
             Action::Announce { dst, next_hop } => {
