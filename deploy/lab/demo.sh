@@ -171,7 +171,7 @@ wait_for "the host has a kernel route to $VIP" 30 kernel_route
 echo "The route arrived at the router:"
 show "${GOBGP[@]}" global rib -a ipv4
 echo "And the host delivers $VIP to the container's bridge:"
-show ip route show proto 201
+show ip route show "$VIP" proto 201
 
 step "8. Failing the container's health check"
 show docker exec "$CONTAINER" touch /tmp/unhealthy
@@ -180,7 +180,7 @@ wait_for "the router has no route to $VIP/32" 30 withdrawn
 echo "The route left the router:"
 show "${GOBGP[@]}" global rib -a ipv4
 echo "The kernel route stays while the container runs (traffic in flight still arrives):"
-show ip route show proto 201
+show ip route show "$VIP" proto 201
 
 ok=true
 step "Demo complete"
