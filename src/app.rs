@@ -74,7 +74,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             graceful_restart: config.graceful_restart,
         },
     };
+    let metrics = Arc::new(crate::status::Metrics::default());
+    let (status_tx, status_rx) = watch::channel(crate::status::Status::default());
+    if let Some(address) = config.status_address {
+        let mut status_stop = stop_rx.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let shutdown = async move { crate::stopped(&mut status_stop).await };
+            // Not fatal: announcing matters more than being watched.
+            if let Err(error) = crate::status::serve(address, metrics, status_rx, shutdown).await {
+                tracing::error!(address = %address, error = %error, "status endpoints unavailable");
+            }
+        });
+    }
     let parts = Parts {
+        metrics,
+        status: status_tx,
         docker,
         netdev: netdev.clone(),
         routes: Routes::new(handle, config.route_protocol),

@@ -135,6 +135,10 @@ pub struct Settings {
           value_parser = clap::value_parser!(u8).range(5..=254))]
     pub route_protocol: u8,
 
+    /// Address of the /healthz, /status and /metrics endpoints; `off` disables them.
+    #[arg(long, env = "STATUS_ADDRESS", default_value = "127.0.0.1:9474")]
+    pub status_address: String,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -187,6 +191,7 @@ pub struct Config {
     pub gobgp_api: ApiAddress,
     pub resync_interval: Duration,
     pub route_protocol: u8,
+    pub status_address: Option<std::net::SocketAddr>,
 }
 
 /// The one BGP peer of this host.
@@ -236,6 +241,14 @@ impl Settings {
             });
         }
         let gobgp_api = parse_api_address(&self.gobgp_api)?;
+        let status_address = match self.status_address.as_str() {
+            "" | "off" => None,
+            text => Some(text.parse().map_err(|_| InvalidSetting {
+                name: "STATUS_ADDRESS",
+                value: text.to_string(),
+                valid: "an address and port such as 127.0.0.1:9474, or off",
+            })?),
+        };
         let drain = self.sigusr2_handler.then_some(DrainConfig {
             delay: Duration::from_secs(self.drain_delay),
             action: self.sigusr2_action,
@@ -261,6 +274,7 @@ impl Settings {
             gobgp_api,
             resync_interval: Duration::from_secs(self.resync_interval),
             route_protocol: self.route_protocol,
+            status_address,
         })
     }
 }
@@ -367,6 +381,22 @@ mod tests {
         assert!(parse_api_address("0.0.0.0:50051").is_err());
         assert!(parse_api_address("unix://relative").is_err());
         assert!(parse_api_address("nonsense").is_err());
+    }
+
+    #[test]
+    fn status_address_can_be_turned_off_but_not_garbled() {
+        assert!(parse(&["--status-address", "off"])
+            .unwrap()
+            .validate()
+            .unwrap()
+            .status_address
+            .is_none());
+        let err = parse(&["--status-address", "9474"])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("STATUS_ADDRESS"), "{err}");
     }
 
     #[test]

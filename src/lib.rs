@@ -17,6 +17,7 @@ pub mod identity;
 pub mod netdev;
 pub mod plugin;
 pub mod routes;
+pub mod status;
 
 /// An error and its causes, joined with ": ", for logs and plugin responses.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -380,3 +380,42 @@ fn routes_of_other_protocols_are_left_alone() {
         lab.report()
     );
 }
+
+/// GET `path` from a status address over plain HTTP/1.0; (status code, body).
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the status address");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: bgplb\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn status_endpoints_report_what_is_announced() {
+    let mut lab = Lab::new(19);
+    let vip = vip(19);
+    let address = "127.0.0.1:19474";
+    lab.start_bgplb(&[("STATUS_ADDRESS", address)]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    let c = lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+
+    lab.wait_until("/status lists the announced address", WAIT, || {
+        let (code, body) = http_get(address, "/status");
+        code == 200 && body.contains(&format!("\"vip\":\"{vip}\"")) && body.contains(&c)
+    });
+    let (code, body) = http_get(address, "/healthz");
+    assert_eq!((code, body.trim()), (200, "ok"));
+    let (code, metrics) = http_get(address, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("bgplb_announced_routes 1"), "{metrics}");
+    assert!(metrics.contains("bgplb_bgp_session_up 1"), "{metrics}");
+}

@@ -107,7 +107,7 @@ pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
 
 /// Logs BGP sessions going up and down, following gobgpd's peer events until
 /// the stream ends (gobgpd stopped); the caller restarts it with the next gobgpd.
-pub async fn log_sessions(client: BgpClient) {
+pub async fn log_sessions(client: BgpClient, metrics: std::sync::Arc<crate::status::Metrics>) {
     let mut stream = match client.watch_peers().await {
         Ok(s) => s,
         Err(error) => return tracing::debug!(error = %error, "cannot watch bgp peers"),
@@ -125,6 +125,9 @@ pub async fn log_sessions(client: BgpClient) {
             .unwrap_or(state.neighbor_address.clone());
         let up = state.session_state == api::peer_state::SessionState::Established as i32;
         let was_up = established.insert(address.clone(), up).unwrap_or(false);
+        metrics
+            .session_up
+            .set(i64::from(established.values().any(|u| *u)));
         match (was_up, up) {
             (false, true) => tracing::info!(peer = %address, "bgp session established"),
             (true, false) => tracing::warn!(peer = %address, "bgp session down"),

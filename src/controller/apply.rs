@@ -21,7 +21,13 @@ impl Controller {
                     continue;
                 }
             }
-            if let Err(error) = self.apply_one(&action, context).await {
+            let outcome = self.apply_one(&action, context).await;
+            let labels = crate::status::ActionLabels {
+                action: action.kind(),
+                result: if outcome.is_ok() { "ok" } else { "error" },
+            };
+            self.parts.metrics.actions.get_or_create(&labels).inc();
+            if let Err(error) = outcome {
                 tracing::warn!(action = ?action, error = %error, "action failed");
                 failed += 1;
                 if let Action::AddRoute { dst, .. } = action {

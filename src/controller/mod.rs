@@ -41,6 +41,36 @@ use plan::Actual;
 /// Linux; the names too, in case a daemon ever reports them.
 const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 
+impl Controller {
+    /// What bgplb wants in place now, for `/status` and the gauges.
+    fn publish(&self, desired: &plan::Desired, owners: &HashMap<IpAddr, Owner>) {
+        let announced: Vec<crate::status::Announced> = desired
+            .announce
+            .iter()
+            .map(|(vip, next_hop)| {
+                let owner = owners.get(vip);
+                crate::status::Announced {
+                    vip: *vip,
+                    next_hop: *next_hop,
+                    network: owner.map(|o| o.network.clone()).unwrap_or_default(),
+                    container: owner.map(|o| o.container.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let routes: Vec<(IpAddr, String)> = desired
+            .routes
+            .iter()
+            .map(|(vip, dev)| (*vip, dev.clone()))
+            .collect();
+        self.parts.metrics.announced.set(announced.len() as i64);
+        self.parts.metrics.kernel_routes.set(routes.len() as i64);
+        self.parts.status.send_modify(|s| {
+            s.announced = announced;
+            s.kernel_routes = routes;
+        });
+    }
+}
+
 /// How far back Docker's event history is searched for drains after a restart.
 const DRAIN_MEMORY: Duration = Duration::from_secs(3600);
 
@@ -120,6 +150,8 @@ pub struct ControllerConfig {
 
 /// The parts the controller drives.
 pub struct Parts {
+    pub metrics: Arc<crate::status::Metrics>,
+    pub status: watch::Sender<crate::status::Status>,
     pub docker: Docker,
     pub netdev: NetDevices,
     pub routes: Routes,
@@ -166,7 +198,10 @@ impl Controller {
         let mut next_pass = Instant::now() + self.config.resync;
         loop {
             if let Some(reason) = pending.take() {
-                next_pass = match self.pass(reason).await {
+                let started = Instant::now();
+                let outcome = self.pass(reason).await;
+                self.record_pass(&outcome, started.elapsed());
+                next_pass = match outcome {
                     Ok(()) => {
                         backoff.reset();
                         Instant::now() + self.config.resync
@@ -215,7 +250,7 @@ impl Controller {
             Msg::Speaker(SpeakerEvent::Started { .. }) => {
                 self.speaker_started = true;
                 tokio::spawn(
-                    speaker::log_sessions(self.parts.bgp.clone())
+                    speaker::log_sessions(self.parts.bgp.clone(), self.parts.metrics.clone())
                         .instrument(tracing::info_span!("bgp")),
                 );
                 Some("gobgpd started")
@@ -334,6 +369,24 @@ impl Controller {
         }
     }
 
+    fn record_pass(&self, outcome: &Result<(), PassError>, took: Duration) {
+        let m = &self.parts.metrics;
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        m.passes
+            .get_or_create(&crate::status::PassLabels { result })
+            .inc();
+        m.pass_seconds.observe(took.as_secs_f64());
+        self.parts.status.send_modify(|s| {
+            s.last_pass_ok = Some(outcome.is_ok());
+            s.last_error = outcome.as_ref().err().map(|e| crate::error_chain(e));
+            s.last_pass_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            s.drained = self.drained.iter().cloned().collect();
+        });
+    }
+
     async fn pass(&mut self, reason: &'static str) -> Result<(), PassError> {
         let span = tracing::debug_span!("pass", reason);
         self.pass_inner().instrument(span).await
@@ -416,6 +469,7 @@ impl Controller {
             links: apply::links_by_name(&links),
             announced: actual.paths.clone().unwrap_or_default(),
         };
+        self.publish(&desired, &context.owners);
         let failed = self.apply(actions, &context).await;
         if failed > 0 {
             return Err(PassError::Actions(failed));

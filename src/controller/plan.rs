@@ -45,6 +45,20 @@ pub enum Action {
     DeleteLink(String),
 }
 
+impl Action {
+    /// A short name of the action's kind, for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::EnsureBridge(_) => "ensure_bridge",
+            Action::Withdraw(_) => "withdraw",
+            Action::DeleteRoute { .. } => "delete_route",
+            Action::AddRoute { .. } => "add_route",
+            Action::Announce { .. } => "announce",
+            Action::DeleteLink(_) => "delete_link",
+        }
+    }
+}
+
 /// The actions that make `actual` match `desired`, sorted in application order.
 pub fn plan(desired: &Desired, actual: &Actual) -> Vec<Action> {
     let mut actions = Vec::new();
