@@ -27,8 +27,15 @@ use crate::routes::Routes;
 /// Runs bgplb until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let (driver, plugin_id) = identity(&config)?;
-    tracing::info!(driver = ?driver, plugin_id = ?plugin_id, router_id = %config.router_id, local_as = config.local_as,
-        peer = %config.peer.address, peer_as = config.peer.asn, "bgplb starting");
+    tracing::info!(
+        driver = ?driver,
+        plugin_id = ?plugin_id,
+        router_id = %config.router_id,
+        local_as = config.local_as,
+        peer = %config.peer.address,
+        peer_as = config.peer.asn,
+        "bgplb starting"
+    );
 
     let (connection, handle, _) =
         rtnetlink::new_connection().context("failed to open a netlink socket")?;
@@ -55,37 +62,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     docker.clone().watch(tx.clone());
 
-    let controller_config = ControllerConfig {
-        drivers: driver.into_iter().collect(),
-        plugin_id,
-        docker_socket: config.docker_socket.clone(),
-        drain: config.drain,
-        next_hops: NextHops {
-            v4: Some(config.router_id.into()),
-            v6: None,
-        },
-        resync: config.resync_interval,
-        speaker: SpeakerConfig {
-            asn: config.local_as,
-            router_id: config.router_id,
-            listen_port: config.router_port,
-            peer: config.peer.clone(),
-            connect_retry: config.connect_retry,
-            graceful_restart: config.graceful_restart,
-        },
-    };
+    let controller_config = controller_config(&config, driver, plugin_id);
     let metrics = Arc::new(crate::status::Metrics::default());
     let (status_tx, status_rx) = watch::channel(crate::status::Status::default());
     if let Some(address) = config.status_address {
-        let mut status_stop = stop_rx.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let shutdown = async move { crate::stopped(&mut status_stop).await };
-            // Not fatal: announcing matters more than being watched.
-            if let Err(error) = crate::status::serve(address, metrics, status_rx, shutdown).await {
-                tracing::error!(address = %address, error = %error, "status endpoints unavailable");
-            }
-        });
+        spawn_status(address, metrics.clone(), status_rx, stop_rx.clone());
     }
     let parts = Parts {
         metrics,
@@ -128,6 +109,48 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = supervisor.await;
     let _ = controller.await;
     outcome
+}
+
+fn controller_config(
+    config: &Config,
+    driver: Option<String>,
+    plugin_id: Option<String>,
+) -> ControllerConfig {
+    ControllerConfig {
+        drivers: driver.into_iter().collect(),
+        plugin_id,
+        docker_socket: config.docker_socket.clone(),
+        drain: config.drain,
+        next_hops: NextHops {
+            v4: Some(config.router_id.into()),
+            v6: config.next_hop_v6.map(Into::into),
+        },
+        resync: config.resync_interval,
+        speaker: SpeakerConfig {
+            asn: config.local_as,
+            router_id: config.router_id,
+            listen_port: config.router_port,
+            peer: config.peer.clone(),
+            connect_retry: config.connect_retry,
+            graceful_restart: config.graceful_restart,
+        },
+    }
+}
+
+/// Serves the status endpoints. Not fatal when the address is taken:
+/// announcing matters more than being watched.
+fn spawn_status(
+    address: std::net::SocketAddr,
+    metrics: Arc<crate::status::Metrics>,
+    status: watch::Receiver<crate::status::Status>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let shutdown = async move { crate::stopped(&mut stop).await };
+        if let Err(error) = crate::status::serve(address, metrics, status, shutdown).await {
+            tracing::error!(address = %address, error = %error, "status endpoints unavailable");
+        }
+    });
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {
