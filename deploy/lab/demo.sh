@@ -151,7 +151,7 @@ fi
 rm -f "$PLUGIN_SOCKET" # left by a bgplb that was killed
 env ROUTER_ID="$HOST_ADDR" PEER_ADDRESS="$ROUTER_ADDR" PEER_AS=64512 LOCAL_AS=65534 \
   PLUGIN_SOCKET="$PLUGIN_SOCKET" GOBGP_API="unix://$work/gobgp.sock" \
-  STATE_FILE="$work/state.json" RUST_LOG=info NO_COLOR=1 \
+  RUST_LOG=info NO_COLOR=1 \
   "$bgplb" >"$work/bgplb.log" 2>&1 &
 bgplb_pid=$!
 wait_for "bgplb listens on $PLUGIN_SOCKET" 30 test -S "$PLUGIN_SOCKET"

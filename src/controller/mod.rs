@@ -250,8 +250,12 @@ impl Controller {
             Msg::Speaker(SpeakerEvent::Started { .. }) => {
                 self.speaker_started = true;
                 tokio::spawn(
-                    speaker::log_sessions(self.parts.bgp.clone(), self.parts.metrics.clone())
-                        .instrument(tracing::info_span!("bgp")),
+                    speaker::watch_sessions(
+                        self.parts.bgp.clone(),
+                        self.config.speaker.clone(),
+                        self.parts.metrics.clone(),
+                    )
+                    .instrument(tracing::info_span!("bgp")),
                 );
                 Some("gobgpd started")
             }
