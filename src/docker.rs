@@ -221,7 +221,9 @@ impl Docker {
         ]);
         let options = EventsOptions {
             since: Some(now.saturating_sub(window).as_secs().to_string()),
-            until: Some(now.as_secs().to_string()),
+            // A whole second later: Docker compares to the nanosecond, and an
+            // event of this very second must not be cut off.
+            until: Some((now.as_secs() + 1).to_string()),
             filters,
         };
         let mut stream = self.client.events(Some(options));
