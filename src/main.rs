@@ -11,6 +11,7 @@ use bgplb::config::{LogFormat, Settings};
 const EXIT_BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    unset_empty_settings();
     let settings = Settings::parse();
     init_logging(settings.log_format);
     let config = match settings.validate() {
@@ -32,6 +33,18 @@ fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "bgplb failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// An empty setting means "not set", as in docker-bgp-lb, whose plugin
+/// config ships `SIGUSR2_HANDLER=""`; clap would refuse it as a value. Done
+/// first thing, while the process has one thread.
+fn unset_empty_settings() {
+    let command = <Settings as clap::CommandFactory>::command();
+    for name in command.get_arguments().filter_map(|a| a.get_env()) {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
         }
     }
 }

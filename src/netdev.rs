@@ -54,29 +54,47 @@ fn truncated(prefix: &str, id: &str) -> String {
     format!("{prefix}{id}")
 }
 
-/// How long a link the plugin handlers just made is protected from clean-up:
-/// Docker reports a network or endpoint only after the driver call returns.
+/// How long the plugin handlers' word on a link outweighs what Docker lists:
+/// Docker reports a new network or endpoint only after the driver call
+/// returns, and may list a deleted network for a moment after DeleteNetwork.
 const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Links created by the plugin handlers in the last minute. The controller
-/// keeps them even though Docker does not list their owners yet.
+type Stamps = std::collections::HashMap<String, std::time::Instant>;
+
+/// Links the plugin handlers created or deleted in the last minute. The
+/// controller keeps the created ones although Docker does not list their
+/// owners yet, and does not bring back the deleted ones although a snapshot
+/// taken a moment earlier still lists their network.
 #[derive(Debug, Default)]
 pub struct FreshLinks {
-    created: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    stamps: std::sync::Mutex<(Stamps, Stamps)>,
 }
 
 impl FreshLinks {
     /// Protects `name` for the next minute.
     pub fn mark(&self, name: &str) {
-        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
-        created.insert(name.to_string(), std::time::Instant::now());
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        stamps.1.remove(name);
+        stamps.0.insert(name.to_string(), std::time::Instant::now());
     }
 
-    /// The names still protected; older ones are forgotten.
-    pub fn current(&self) -> Vec<String> {
-        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+    /// Records that `name` was deleted on Docker's request.
+    pub fn mark_deleted(&self, name: &str) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        stamps.0.remove(name);
+        stamps.1.insert(name.to_string(), std::time::Instant::now());
+    }
+
+    /// The names created and deleted in the last minute; older ones are forgotten.
+    pub fn current(&self) -> (Vec<String>, Vec<String>) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        let (created, deleted) = &mut *stamps;
         created.retain(|_, at| at.elapsed() < FRESH_FOR);
-        created.keys().cloned().collect()
+        deleted.retain(|_, at| at.elapsed() < FRESH_FOR);
+        (
+            created.keys().cloned().collect(),
+            deleted.keys().cloned().collect(),
+        )
     }
 }
 
@@ -313,6 +331,15 @@ mod tests {
         assert_eq!(host, "vblf4c1e2d3b4a5");
         assert_eq!(peer, "vclf4c1e2d3b4a5");
         assert!(host.len() <= 15 && peer.len() <= 15);
+    }
+
+    #[test]
+    fn deleting_a_fresh_link_ends_its_protection() {
+        let fresh = FreshLinks::default();
+        fresh.mark("bgplb-a");
+        assert_eq!(fresh.current(), (vec!["bgplb-a".to_string()], vec![]));
+        fresh.mark_deleted("bgplb-a");
+        assert_eq!(fresh.current(), (vec![], vec!["bgplb-a".to_string()]));
     }
 
     #[test]

@@ -455,7 +455,12 @@ impl Controller {
         };
         let (mut desired, owners) =
             desired::desired(&snapshot, &self.drained, self.config.next_hops);
-        desired.keep_links.extend(self.parts.fresh.current());
+        let (created, deleted) = self.parts.fresh.current();
+        desired.keep_links.extend(created);
+        for bridge in &deleted {
+            desired.bridges.remove(bridge);
+            desired.routes.retain(|_, dev| dev != bridge);
+        }
 
         let actions = plan::plan(&desired, &actual);
         tracing::debug!(

@@ -125,6 +125,8 @@ async fn delete_network(
     let req: NetworkRequest = decode("DeleteNetwork", &body)?;
     check_id("network", &req.network_id)?;
     let bridge = netdev::bridge_name(&req.network_id);
+    // Before deleting: a pass with an older snapshot must not bring it back.
+    state.fresh.mark_deleted(&bridge);
     state
         .netdev
         .delete(&bridge)
