@@ -388,8 +388,15 @@ fn http_get(address: &str, path: &str) -> (u16, String) {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: bgplb\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
@@ -418,4 +425,41 @@ fn status_endpoints_report_what_is_announced() {
     assert_eq!(code, 200);
     assert!(metrics.contains("bgplb_announced_routes 1"), "{metrics}");
     assert!(metrics.contains("bgplb_bgp_session_up 1"), "{metrics}");
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn ipv6_address_is_announced_with_the_v6_next_hop() {
+    let mut lab = Lab::new(18);
+    let vip6 = "2001:db8::18";
+    let next_hop = "2001:db8:ffff::18";
+    lab.start_bgplb(&[("NEXT_HOP_V6", next_hop)]);
+    let net = lab
+        .create_network_v6("web6", &format!("{vip6}/128"))
+        .expect("docker network create --ipv6");
+    let c = lab.run_container("web6", &net, Health::Checked);
+
+    let rib6 = |lab: &Lab| {
+        String::from_utf8_lossy(&lab.gobgp(&["global", "rib", "-a", "ipv6"]).stdout).into_owned()
+    };
+    lab.wait_until(
+        &format!("{vip6}/128 is announced via {next_hop}"),
+        WAIT,
+        || {
+            rib6(&lab)
+                .lines()
+                .any(|l| l.contains(&format!("{vip6}/128")) && l.contains(next_hop))
+        },
+    );
+    let routes = run_ok("ip", &["-6", "route", "show", vip6, "proto", "201"]);
+    assert!(
+        routes.contains(&net.bridge),
+        "kernel route to {vip6} via {}: {routes}",
+        net.bridge
+    );
+
+    lab.make_unhealthy(&c);
+    lab.wait_until(&format!("{vip6}/128 is withdrawn"), WAIT, || {
+        !rib6(&lab).contains(&format!("{vip6}/128"))
+    });
 }

@@ -18,6 +18,7 @@
 
 mod host;
 mod image;
+mod plugin;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ use tempfile::TempDir;
 
 pub use host::*;
 pub use image::{ensure_image, IMAGE};
+#[allow(unused_imports)] // only tests/managed.rs and tests/swarm.rs use it
+pub use plugin::*;
 
 /// AS of the lab router.
 pub const ROUTER_AS: u32 = 64512;
@@ -398,10 +401,8 @@ impl Lab {
                 self.plugin_socket().display().to_string(),
             ),
             ("GOBGP_API".into(), self.gobgp_api()),
-            (
-                "STATE_FILE".into(),
-                self.dir().join("state.json").display().to_string(),
-            ),
+            // Labs run side by side; a test that wants the endpoints picks a port.
+            ("STATUS_ADDRESS".into(), "off".into()),
             // bgplb's own debug lines; its libraries' (h2, tower) drown them.
             ("RUST_LOG".into(), "info,bgplb=debug".into()),
             ("NO_COLOR".into(), "1".into()),
@@ -513,26 +514,78 @@ impl Lab {
             .collect()
     }
 
+    // ---- faults (tests/faults.rs) --------------------------------------
+
+    /// Kills the router's gobgpd with SIGKILL and starts it again (its log
+    /// starts afresh); returns once its API answers.
+    pub fn restart_router(&mut self) {
+        if let Some(mut router) = self.router.take() {
+            let _ = router.kill();
+            let _ = router.wait();
+        }
+        self.start_router();
+    }
+
+    /// Runs the `gobgp` CLI against bgplb's own gobgpd (its unix API socket).
+    pub fn bgplb_gobgp(&self, args: &[&str]) -> Output {
+        let target = self.gobgp_api();
+        let mut all = vec!["--target", target.as_str()];
+        all.extend_from_slice(args);
+        run("gobgp", &all)
+    }
+
+    /// The IPv4 paths in bgplb's own gobgpd: prefix to next hops.
+    pub fn bgplb_rib(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let out = self.bgplb_gobgp(&["global", "rib", "-a", "ipv4", "-j"]);
+        if !out.status.success() {
+            return Err(format!(
+                "gobgp global rib (bgplb's gobgpd) failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        if matches!(text.trim(), "" | "null") {
+            return Ok(BTreeMap::new());
+        }
+        parse_rib(&out.stdout)
+    }
+
+    /// Makes the lab remove a container it did not start itself on teardown.
+    pub fn adopt_container(&mut self, name: &str) {
+        self.containers.push(name.to_string());
+    }
+
     // ---- Docker -------------------------------------------------------
 
     /// Creates a network of this lab's driver (also as IPAM driver).
     ///
     /// `name` gets the lab's prefix. On failure returns docker's stderr.
     pub fn create_network(&mut self, name: &str, subnet: &str) -> Result<Network, String> {
+        self.create_network_with(name, &["--subnet", subnet])
+    }
+
+    /// Creates an IPv6 network of this lab's driver announcing `v6subnet`
+    /// (a /128, given as the IPAM option `v6subnet`, as in docker-bgp-lb).
+    pub fn create_network_v6(&mut self, name: &str, v6subnet: &str) -> Result<Network, String> {
+        let option = format!("v6subnet={v6subnet}");
+        self.create_network_with(name, &["--ipv6", "--ipam-opt", &option])
+    }
+
+    fn create_network_with(&mut self, name: &str, options: &[&str]) -> Result<Network, String> {
         let name = format!("{}{name}", self.prefix());
         let driver = self.driver();
         self.networks.push(name.clone());
-        let out = docker(&[
+        let mut args = vec![
             "network",
             "create",
             "--driver",
             &driver,
             "--ipam-driver",
             &driver,
-            "--subnet",
-            subnet,
-            &name,
-        ]);
+        ];
+        args.extend_from_slice(options);
+        args.push(&name);
+        let out = docker(&args);
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
