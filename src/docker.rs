@@ -70,6 +70,8 @@ pub struct ContainerView {
     /// Running (paused included): its endpoint exists and its route must stay.
     pub running: bool,
     pub paused: bool,
+    /// When this run of the container started (Docker's `State.StartedAt`).
+    pub started_at: String,
     pub health: Health,
     /// (network id, endpoint id) of each attachment with a live endpoint.
     pub endpoints: Vec<(String, String)>,
@@ -376,6 +378,7 @@ fn container_view(
     let state = c.state.unwrap_or_default();
     let running = state.running.unwrap_or(false);
     let paused = state.paused.unwrap_or(false);
+    let started_at = state.started_at.clone().unwrap_or_default();
     // A stopped container reads "unhealthy" (PROTOCOLS 2.5); only running counts.
     let health = match state.health.and_then(|h| h.status) {
         None | Some(HealthStatusEnum::NONE) | Some(HealthStatusEnum::EMPTY) => Health::None,
@@ -401,6 +404,7 @@ fn container_view(
         name,
         running,
         paused,
+        started_at,
         health,
         endpoints,
     }

@@ -32,11 +32,34 @@ pub struct Owner {
     pub container: String,
 }
 
+/// Containers announced in the last pass, by id and start time.
+pub type Announcing = HashSet<(String, String)>;
+
 /// Whether routers should send this container traffic: healthy, or running
 /// without a health check, and not draining.
-pub fn should_announce(c: &ContainerView, drained: &HashSet<String>) -> bool {
-    let healthy = matches!(c.health, Health::Healthy | Health::None);
+///
+/// `starting` keeps what the last pass decided for the same run of the
+/// container: a container starts as `starting` and is not announced until
+/// healthy, but one that was healthy reads `starting` again when dockerd
+/// restarts with live-restore (20.10 restores an old health status and runs
+/// no probe again), and that is no news of a failure.
+pub fn should_announce(c: &ContainerView, drained: &HashSet<String>, was: &Announcing) -> bool {
+    let healthy = match c.health {
+        Health::Healthy | Health::None => true,
+        Health::Starting => was.contains(&(c.id.clone(), c.started_at.clone())),
+        Health::Unhealthy => false,
+    };
     c.running && !c.paused && healthy && !drained.contains(&c.id)
+}
+
+/// The containers [`should_announce`] picks now, for the next pass's `was`.
+pub fn announcing(snapshot: &Snapshot, drained: &HashSet<String>, was: &Announcing) -> Announcing {
+    snapshot
+        .containers
+        .iter()
+        .filter(|c| should_announce(c, drained, was))
+        .map(|c| (c.id.clone(), c.started_at.clone()))
+        .collect()
 }
 
 /// Desired state, and the owner of each address for log lines.
@@ -47,6 +70,7 @@ pub fn should_announce(c: &ContainerView, drained: &HashSet<String>) -> bool {
 pub fn desired(
     snapshot: &Snapshot,
     drained: &HashSet<String>,
+    was: &Announcing,
     next_hops: NextHops,
 ) -> (Desired, HashMap<IpAddr, Owner>) {
     let mut d = Desired::default();
@@ -60,7 +84,7 @@ pub fn desired(
         d.bridges.insert(netdev::bridge_name(&n.id));
     }
     for c in snapshot.containers.iter().filter(|c| c.running) {
-        let announce = should_announce(c, drained);
+        let announce = should_announce(c, drained, was);
         for (network_id, endpoint_id) in &c.endpoints {
             let Some(network) = networks.get(network_id.as_str()) else {
                 continue;
@@ -119,6 +143,7 @@ mod tests {
             name: format!("c-{id}"),
             running,
             paused: false,
+            started_at: "2026-12-03T18:00:00Z".into(),
             health,
             endpoints: if running {
                 vec![(NET.into(), format!("ep{id}"))]
@@ -137,6 +162,7 @@ mod tests {
         let (d, owners) = desired(
             &snapshot(vec![container("1", true, Health::Healthy)]),
             &HashSet::new(),
+            &Announcing::new(),
             hops(),
         );
         assert_eq!(d.routes.get(&vip()), Some(&"bgplb-012345678".to_string()));
@@ -154,6 +180,7 @@ mod tests {
             let (d, _) = desired(
                 &snapshot(vec![container("1", true, health)]),
                 &HashSet::new(),
+                &Announcing::new(),
                 hops(),
             );
             assert!(d.routes.contains_key(&vip()));
@@ -166,6 +193,7 @@ mod tests {
         let (d, _) = desired(
             &snapshot(vec![container("1", true, Health::None)]),
             &HashSet::new(),
+            &Announcing::new(),
             hops(),
         );
         assert!(d.announce.contains_key(&vip()));
@@ -176,6 +204,7 @@ mod tests {
         let (d, _) = desired(
             &snapshot(vec![container("1", false, Health::Unhealthy)]),
             &HashSet::new(),
+            &Announcing::new(),
             hops(),
         );
         assert!(d.routes.is_empty() && d.announce.is_empty());
@@ -188,6 +217,7 @@ mod tests {
         let (d, _) = desired(
             &snapshot(vec![container("1", true, Health::Healthy)]),
             &drained,
+            &Announcing::new(),
             hops(),
         );
         assert!(d.routes.contains_key(&vip()));
@@ -200,7 +230,7 @@ mod tests {
             container("1", true, Health::Unhealthy),
             container("2", true, Health::Healthy),
         ]);
-        let (d, owners) = desired(&s, &HashSet::new(), hops());
+        let (d, owners) = desired(&s, &HashSet::new(), &Announcing::new(), hops());
         assert!(d.announce.contains_key(&vip()));
         assert_eq!(owners[&vip()].container, "c-2");
     }
@@ -209,16 +239,40 @@ mod tests {
     fn paused_container_keeps_its_route_but_is_withdrawn() {
         let mut c = container("1", true, Health::Healthy);
         c.paused = true;
-        let (d, _) = desired(&snapshot(vec![c]), &HashSet::new(), hops());
+        let (d, _) = desired(
+            &snapshot(vec![c]),
+            &HashSet::new(),
+            &Announcing::new(),
+            hops(),
+        );
         assert!(d.routes.contains_key(&vip()));
         assert!(d.announce.is_empty());
+    }
+
+    #[test]
+    fn starting_again_after_being_healthy_keeps_the_announcement() {
+        let s = snapshot(vec![container("1", true, Health::Starting)]);
+        let was: Announcing = [("1".to_string(), "2026-12-03T18:00:00Z".to_string())].into();
+        let (d, _) = desired(&s, &HashSet::new(), &was, hops());
+        assert!(d.announce.contains_key(&vip()));
+        assert_eq!(announcing(&s, &HashSet::new(), &was), was);
+    }
+
+    #[test]
+    fn starting_after_a_restart_waits_for_healthy() {
+        let s = snapshot(vec![container("1", true, Health::Starting)]);
+        let earlier_run: Announcing =
+            [("1".to_string(), "2026-12-03T17:00:00Z".to_string())].into();
+        let (d, _) = desired(&s, &HashSet::new(), &earlier_run, hops());
+        assert!(d.announce.is_empty());
+        assert!(announcing(&s, &HashSet::new(), &earlier_run).is_empty());
     }
 
     #[test]
     fn address_family_without_next_hop_is_not_announced() {
         let mut s = snapshot(vec![container("1", true, Health::Healthy)]);
         s.networks[0].vips = vec!["2001:db8::10".parse().unwrap()];
-        let (d, _) = desired(&s, &HashSet::new(), hops());
+        let (d, _) = desired(&s, &HashSet::new(), &Announcing::new(), hops());
         assert_eq!(d.routes.len(), 1);
         assert!(d.announce.is_empty());
     }

@@ -167,6 +167,8 @@ pub struct Controller {
     drivers: HashSet<String>,
     created: HashSet<String>,
     drained: HashSet<String>,
+    /// Containers announced in the last pass (see [`desired::should_announce`]).
+    announcing: desired::Announcing,
     last: Snapshot,
     /// Who owned each address in the last pass, to name it when it is withdrawn.
     last_owners: HashMap<IpAddr, Owner>,
@@ -184,6 +186,7 @@ impl Controller {
             drivers,
             created: HashSet::new(),
             drained: HashSet::new(),
+            announcing: desired::Announcing::new(),
             last: Snapshot::default(),
             last_owners: HashMap::new(),
             speaker_started: false,
@@ -453,8 +456,13 @@ impl Controller {
                 .collect(),
             paths,
         };
-        let (mut desired, owners) =
-            desired::desired(&snapshot, &self.drained, self.config.next_hops);
+        let (mut desired, owners) = desired::desired(
+            &snapshot,
+            &self.drained,
+            &self.announcing,
+            self.config.next_hops,
+        );
+        self.announcing = desired::announcing(&snapshot, &self.drained, &self.announcing);
         let (created, deleted) = self.parts.fresh.current();
         desired.keep_links.extend(created);
         for bridge in &deleted {
