@@ -82,11 +82,9 @@ pub fn router(state: Arc<PluginState>) -> Router {
 }
 
 async fn trace_call(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let path = req.uri().path().to_string();
-    let span = tracing::debug_span!("plugin", call = %path.trim_start_matches('/'));
-    let _guard = span.enter();
-    tracing::debug!("request");
-    drop(_guard);
+    let call = req.uri().path().trim_start_matches('/').to_string();
+    let span = tracing::debug_span!("plugin", call = %call);
+    span.in_scope(|| tracing::debug!("request"));
     let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "response"));
     response
