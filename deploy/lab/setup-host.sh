@@ -22,7 +22,7 @@ if ((${#missing[@]} > 0)); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -q -y --no-install-recommends "${missing[@]}"
+  apt-get install -q -y "${missing[@]}"
 fi
 
 # dockerd: start it in the background unless one already answers. No
