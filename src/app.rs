@@ -68,7 +68,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(address) = config.status_address {
         spawn_status(address, metrics.clone(), status_rx, stop_rx.clone());
     }
+    let (networks_tx, networks_rx) = watch::channel(Vec::new());
     let parts = Parts {
+        networks: networks_tx,
         metrics,
         status: status_tx,
         docker,
@@ -89,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         fresh,
         controller: tx,
         global_scope: config.global_scope,
+        networks: networks_rx,
     });
     let mut plugin_stop = stop_rx.clone();
     let server = tokio::spawn(async move {

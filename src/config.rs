@@ -240,6 +240,13 @@ impl Settings {
                 valid: "a global IPv6 address of this host that the peer can reach",
             });
         }
+        if self.peer_address == std::net::IpAddr::V4(self.router_id) {
+            return Err(InvalidSetting {
+                name: "PEER_ADDRESS",
+                value: self.peer_address.to_string(),
+                valid: "the router's address, not this host's ROUTER_ID",
+            });
+        }
         let gobgp_api = parse_api_address(&self.gobgp_api)?;
         let status_address = match self.status_address.as_str() {
             "" | "off" => None,

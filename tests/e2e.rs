@@ -463,3 +463,53 @@ fn ipv6_address_is_announced_with_the_v6_next_hop() {
         !rib6(&lab).contains(&format!("{vip6}/128"))
     });
 }
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn an_address_is_one_network_and_a_network_is_one_address() {
+    let mut lab = Lab::new(17);
+    let vip = vip(17);
+    lab.start_bgplb(&[]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    lab.run_container("web", &net, Health::None);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+    // Links marked as this lab's bgplb's; other labs may run meanwhile.
+    let mark = format!("alias bgplb {}", lab.plugin_socket().display());
+    let own_links = || {
+        run_ok("ip", &["-d", "-o", "link", "show"])
+            .lines()
+            .filter(|l| l.contains(&mark))
+            .count()
+    };
+    let links_before = own_links();
+    assert!(
+        links_before >= 2,
+        "the first network's bridge and veth carry the mark"
+    );
+
+    let err = lab
+        .create_network("dup", &subnet(vip))
+        .expect_err("a second network with the same address must be refused");
+    assert!(
+        err.contains("already the address of network") && err.contains(&net.name),
+        "{err}"
+    );
+
+    let second = Ipv4Addr::new(203, 0, 113, 90);
+    let two = format!("--subnet={}", subnet(second));
+    let err = lab
+        .create_network_with(
+            "two",
+            &["--subnet", &subnet(Ipv4Addr::new(203, 0, 113, 89)), &two],
+        )
+        .expect_err("a network with two addresses must be refused");
+    assert!(err.contains("one address per family"), "{err}");
+
+    assert_eq!(own_links(), links_before, "no bridge for refused networks");
+    assert!(lab.announced(vip), "the first network stays announced");
+    assert!(lab.withdrawn(second));
+}

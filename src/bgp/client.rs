@@ -24,10 +24,27 @@ pub enum Error {
     Call {
         action: String,
         #[source]
-        source: Box<tonic::Status>,
+        source: Grpc,
     },
     #[error("invalid gobgp api address {0}")]
     Address(String),
+}
+
+/// A gRPC status, shown as its code and message only (tonic's own text
+/// carries empty details and metadata too).
+#[derive(Debug)]
+pub struct Grpc(pub Box<tonic::Status>);
+
+impl std::fmt::Display for Grpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.0.message(), self.0.code())
+    }
+}
+
+impl std::error::Error for Grpc {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
 }
 
 /// A request that fails after [`CALL_TIMEOUT`] instead of hanging on a stuck gobgpd.
@@ -41,7 +58,7 @@ fn call(action: impl Into<String>) -> impl FnOnce(tonic::Status) -> Error {
     let action = action.into();
     move |source| Error::Call {
         action,
-        source: Box::new(source),
+        source: Grpc(Box::new(source)),
     }
 }
 

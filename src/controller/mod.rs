@@ -150,6 +150,8 @@ pub struct ControllerConfig {
 
 /// The parts the controller drives.
 pub struct Parts {
+    /// Where the networks of each pass are published for the plugin handlers.
+    pub networks: watch::Sender<Vec<crate::docker::NetworkView>>,
     pub metrics: Arc<crate::status::Metrics>,
     pub status: watch::Sender<crate::status::Status>,
     pub docker: Docker,
@@ -264,6 +266,7 @@ impl Controller {
             }
             Msg::Speaker(SpeakerEvent::Exited) => {
                 self.speaker_started = false;
+                self.parts.metrics.session_up.set(0);
                 None
             }
             Msg::DrainDue(id) => {
@@ -477,6 +480,7 @@ impl Controller {
             actions = actions.len(),
             "planned"
         );
+        self.parts.networks.send_replace(snapshot.networks.clone());
         self.last = snapshot;
         // Name withdrawn addresses after their owners in the previous pass.
         let mut all_owners = std::mem::replace(&mut self.last_owners, owners.clone());

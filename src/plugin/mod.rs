@@ -29,6 +29,8 @@ pub struct PluginState {
     pub fresh: Arc<FreshLinks>,
     pub controller: mpsc::Sender<Msg>,
     pub global_scope: bool,
+    /// bgplb's networks as the controller last saw them.
+    pub networks: tokio::sync::watch::Receiver<Vec<crate::docker::NetworkView>>,
 }
 
 /// Why a plugin call failed; the response body carries the full chain.

@@ -20,10 +20,12 @@ use crate::netdev;
 pub enum NetworkError {
     #[error("network {0} has no IPv4 data: create it with --ipam-driver set to this plugin and --subnet A.B.C.D/32")]
     NoPool(String),
-    #[error(
-        "network address is not usable; use this plugin as the IPAM driver too (--ipam-driver)"
-    )]
-    Address(#[source] ipam::IpamError),
+    #[error("network pool {0} is not one address: create the network with this plugin as its IPAM driver too (--ipam-driver) and --subnet A.B.C.D/32")]
+    NotSingle(String),
+    #[error("a bgplb network has one address per family, but {0} were given: give one --subnet (and one v6subnet)")]
+    SeveralPools(usize),
+    #[error("address {vip} is already the address of network {network}: one address, one network")]
+    Taken { vip: IpAddr, network: String },
     #[error("invalid {kind} id {id:?}: expected Docker's hexadecimal id")]
     BadId { kind: &'static str, id: String },
     #[error("failed to set up the network device")]
@@ -86,14 +88,36 @@ pub fn network_addresses(req: &CreateNetworkRequest) -> Result<Vec<IpAddr>, Netw
     if req.ipv4_data.is_empty() {
         return Err(NetworkError::NoPool(req.network_id.clone()));
     }
+    for pools in [&req.ipv4_data, &req.ipv6_data] {
+        if pools.len() > 1 {
+            return Err(NetworkError::SeveralPools(pools.len()));
+        }
+    }
     let mut vips = Vec::new();
     for data in req.ipv4_data.iter().chain(&req.ipv6_data) {
         if data.pool == ipam::V4_PLACEHOLDER && !req.ipv6_data.is_empty() {
             continue;
         }
-        vips.push(ipam::parse_single(&data.pool).map_err(NetworkError::Address)?);
+        let vip = ipam::parse_single(&data.pool)
+            .map_err(|_| NetworkError::NotSingle(data.pool.clone()))?;
+        vips.push(vip);
     }
     Ok(vips)
+}
+
+/// Refuses an address another of bgplb's networks already announces: the
+/// kernel has one route per address, and traffic would reach only one of them.
+fn check_unique(state: &PluginState, id: &str, vips: &[IpAddr]) -> Result<(), NetworkError> {
+    let networks = state.networks.borrow();
+    for other in networks.iter().filter(|n| n.id != id) {
+        if let Some(vip) = vips.iter().find(|v| other.vips.contains(v)) {
+            return Err(NetworkError::Taken {
+                vip: *vip,
+                network: other.name.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn create_network(
@@ -103,6 +127,7 @@ async fn create_network(
     let req: CreateNetworkRequest = decode("CreateNetwork", &body)?;
     check_id("network", &req.network_id)?;
     let vips = network_addresses(&req)?;
+    check_unique(&state, &req.network_id, &vips)?;
     let bridge = netdev::bridge_name(&req.network_id);
     state.fresh.mark(&bridge);
     state
@@ -215,4 +240,60 @@ async fn remove_veth(state: &PluginState, endpoint_id: &str) -> Result<(), Plugi
     tracing::debug!(endpoint = %endpoint_id, veth = %host, "endpoint left");
     let _ = state.controller.send(Msg::Trigger("endpoint left")).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::wire::IpamData;
+
+    fn request(v4: &[&str], v6: &[&str]) -> CreateNetworkRequest {
+        let data = |pools: &[&str]| {
+            pools
+                .iter()
+                .map(|p| IpamData {
+                    pool: p.to_string(),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        CreateNetworkRequest {
+            network_id: "0123456789abcdef".into(),
+            ipv4_data: data(v4),
+            ipv6_data: data(v6),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_address_per_family_is_accepted() {
+        let vips =
+            network_addresses(&request(&["203.0.113.10/32"], &["2001:db8::10/128"])).unwrap();
+        assert_eq!(vips.len(), 2);
+        let v6_only =
+            network_addresses(&request(&[ipam::V4_PLACEHOLDER], &["2001:db8::10/128"])).unwrap();
+        assert_eq!(v6_only, vec!["2001:db8::10".parse::<IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn two_subnets_are_refused() {
+        let err =
+            network_addresses(&request(&["203.0.113.10/32", "203.0.113.11/32"], &[])).unwrap_err();
+        assert!(matches!(err, NetworkError::SeveralPools(2)), "{err}");
+    }
+
+    #[test]
+    fn another_ipam_drivers_pool_is_refused_with_a_hint() {
+        let err = network_addresses(&request(&["172.20.0.0/16"], &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("172.20.0.0/16") && err.contains("--ipam-driver"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("172.20.0.0/32"),
+            "no misleading suggestion: {err}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ async fn call(path: &str, body: &'static str) -> (StatusCode, serde_json::Value)
         fresh: Arc::default(),
         controller: tx,
         global_scope: false,
+        networks: tokio::sync::watch::channel(Vec::new()).1,
     });
     // dockerd sends no Content-Type header.
     let req = Request::post(path).body(Body::from(body)).unwrap();

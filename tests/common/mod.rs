@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Every test uses its own index `n`, so the namespaces, veths, plugin
-//! sockets, driver names and Docker object names of two tests never collide.
-//! Two bgplbs on one host still do (each removes the other's bridges), so
-//! `deploy/lab/test.sh` runs the tests one at a time.
+//! sockets, driver names and Docker object names of two tests never collide,
+//! and each bgplb touches only the links it marked as its own: tests run side
+//! by side. Two runs of the suite at once would collide, though.
 //! Everything here shells out to `ip`, `gobgp`, `gobgpd` and `docker`.
 #![allow(dead_code)] // each test binary uses a different part of the lab
 
@@ -571,7 +571,7 @@ impl Lab {
         self.create_network_with(name, &["--ipv6", "--ipam-opt", &option])
     }
 
-    fn create_network_with(&mut self, name: &str, options: &[&str]) -> Result<Network, String> {
+    pub fn create_network_with(&mut self, name: &str, options: &[&str]) -> Result<Network, String> {
         let name = format!("{}{name}", self.prefix());
         let driver = self.driver();
         self.networks.push(name.clone());
