@@ -269,14 +269,10 @@ impl Docker {
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
         loop {
             let mut stream = self.client.events(Some(events_options()));
-            let mut announced = false;
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(msg) => {
-                        if !announced {
-                            announced = true;
-                            backoff.reset();
-                        }
+                        backoff.reset();
                         if let Some(event) = reduce(msg) {
                             if tx.send(WatchMessage::Event(event).into()).await.is_err() {
                                 return;

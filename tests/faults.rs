@@ -437,14 +437,17 @@ fn dockerd_restart_withdraws_what_died_meanwhile_and_keeps_the_rest_announced() 
             &c,
             "--network",
             gw,
+            // Docker's default of several retries: right after a restart a
+            // loaded machine can miss one probe's 1 s timeout, and Docker
+            // would then rightly report the container unhealthy.
             "--health-cmd",
             "test ! -e /tmp/unhealthy",
             "--health-interval",
             "1s",
             "--health-retries",
-            "1",
+            "3",
             "--health-timeout",
-            "1s",
+            "3s",
             common::IMAGE,
             "sh",
             "-c",

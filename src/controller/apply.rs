@@ -55,6 +55,7 @@ impl Controller {
                 p.netdev.ensure_bridge(name).await.map_err(|e| chain(&e))?;
             }
             Action::Withdraw(dst) => {
+                // gobgpd matches the path by prefix but wants some next hop.
                 let next_hop = context
                     .announced
                     .get(dst)
