@@ -17,7 +17,7 @@ mod apply;
 pub mod desired;
 pub mod plan;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,36 +40,6 @@ use plan::Actual;
 /// SIGUSR2 as Docker's `kill` event spells it: the number on x86-64 and arm64
 /// Linux; the names too, in case a daemon ever reports them.
 const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
-
-impl Controller {
-    /// What bgplb wants in place now, for `/status` and the gauges.
-    fn publish(&self, desired: &plan::Desired, owners: &HashMap<IpAddr, Owner>) {
-        let announced: Vec<crate::status::Announced> = desired
-            .announce
-            .iter()
-            .map(|(vip, next_hop)| {
-                let owner = owners.get(vip);
-                crate::status::Announced {
-                    vip: *vip,
-                    next_hop: *next_hop,
-                    network: owner.map(|o| o.network.clone()).unwrap_or_default(),
-                    container: owner.map(|o| o.container.clone()).unwrap_or_default(),
-                }
-            })
-            .collect();
-        let routes: Vec<(IpAddr, String)> = desired
-            .routes
-            .iter()
-            .map(|(vip, dev)| (*vip, dev.clone()))
-            .collect();
-        self.parts.metrics.announced.set(announced.len() as i64);
-        self.parts.metrics.kernel_routes.set(routes.len() as i64);
-        self.parts.status.send_modify(|s| {
-            s.announced = announced;
-            s.kernel_routes = routes;
-        });
-    }
-}
 
 /// How far back Docker's event history is searched for drains after a restart.
 const DRAIN_MEMORY: Duration = Duration::from_secs(3600);
@@ -403,76 +373,19 @@ impl Controller {
     }
 
     async fn pass_inner(&mut self) -> Result<(), PassError> {
-        // Without bgplb's own driver name, every network would look foreign and
-        // be torn down: learn it first, or change nothing.
-        if let Some(id) = self.config.plugin_id.clone() {
-            let name = crate::identity::plugin_name(&self.config.docker_socket, &id).await?;
-            let name = name.ok_or_else(|| PassError::UnknownPlugin(id))?;
-            tracing::info!(driver = %name, "managed plugin name found");
-            self.drivers.insert(name);
-            self.config.plugin_id = None;
-        }
+        self.learn_plugin_name().await?;
         // Observe Docker first: without it nothing is known, and nothing may change.
-        let snapshot = self
-            .parts
-            .docker
-            .snapshot(&self.drivers, &self.created)
-            .await?;
-        for n in snapshot
-            .networks
-            .iter()
-            .filter(|n| self.created.contains(&n.id))
-        {
-            self.drivers.insert(n.driver.clone());
-        }
-        self.drained
-            .retain(|id| snapshot.containers.iter().any(|c| &c.id == id && c.running));
+        let snapshot = self.observe_docker().await?;
 
         // The speaker may be down (restarting); the kernel side goes on without it.
-        let speaker = match speaker::ensure_configured(&self.parts.bgp, &self.config.speaker).await
-        {
-            Ok(()) => self.parts.bgp.local_paths().await,
-            Err(e) => Err(e),
-        };
-        let (paths, speaker_error) = match speaker {
+        let (paths, speaker_error) = match self.observe_speaker().await {
             Ok(paths) => (Some(paths), None),
             Err(e) => (None, Some(e)),
         };
-
         let links = self.parts.netdev.links().await?;
-        // Only this instance's links, and routes through them, are candidates for removal.
-        let owned: HashMap<u32, String> = links
-            .iter()
-            .filter(|l| self.parts.netdev.owns(l))
-            .map(|l| (l.index, l.name.clone()))
-            .collect();
-        let routes = self.parts.routes.list().await?;
-        let actual = Actual {
-            links: links
-                .iter()
-                .filter(|l| netdev::is_ours(&l.name) && self.parts.netdev.owns(l))
-                .map(|l| l.name.clone())
-                .collect(),
-            routes: routes
-                .iter()
-                .filter_map(|r| Some((r.dst, owned.get(&r.oif)?.clone())))
-                .collect(),
-            paths,
-        };
-        let (mut desired, owners) = desired::desired(
-            &snapshot,
-            &self.drained,
-            &self.announcing,
-            self.config.next_hops,
-        );
-        self.announcing = desired::announcing(&snapshot, &self.drained, &self.announcing);
-        let (created, deleted) = self.parts.fresh.current();
-        desired.keep_links.extend(created);
-        for bridge in &deleted {
-            desired.bridges.remove(bridge);
-            desired.routes.retain(|_, dev| dev != bridge);
-        }
+        let actual = self.observe_kernel(&links, paths).await?;
 
+        let (desired, owners) = self.desire(&snapshot);
         let actions = plan::plan(&desired, &actual);
         tracing::debug!(
             networks = snapshot.networks.len(),
@@ -499,6 +412,123 @@ impl Controller {
             Some(e) => Err(PassError::Speaker(e)),
             None => Ok(()),
         }
+    }
+}
+
+impl Controller {
+    /// Without bgplb's own driver name, every network would look foreign and
+    /// be torn down: a managed plugin learns its name first, or changes nothing.
+    async fn learn_plugin_name(&mut self) -> Result<(), PassError> {
+        let Some(id) = self.config.plugin_id.clone() else {
+            return Ok(());
+        };
+        let name = crate::identity::plugin_name(&self.config.docker_socket, &id).await?;
+        let name = name.ok_or_else(|| PassError::UnknownPlugin(id))?;
+        tracing::info!(driver = %name, "managed plugin name found");
+        self.drivers.insert(name);
+        self.config.plugin_id = None;
+        Ok(())
+    }
+
+    /// Docker's networks and containers; forgets drains of containers gone since.
+    async fn observe_docker(&mut self) -> Result<Snapshot, PassError> {
+        let snapshot = self
+            .parts
+            .docker
+            .snapshot(&self.drivers, &self.created)
+            .await?;
+        for n in snapshot
+            .networks
+            .iter()
+            .filter(|n| self.created.contains(&n.id))
+        {
+            self.drivers.insert(n.driver.clone());
+        }
+        self.drained
+            .retain(|id| snapshot.containers.iter().any(|c| &c.id == id && c.running));
+        Ok(snapshot)
+    }
+
+    /// The paths gobgpd originates, once it is configured.
+    async fn observe_speaker(&self) -> Result<BTreeMap<IpAddr, Option<IpAddr>>, crate::bgp::Error> {
+        speaker::ensure_configured(&self.parts.bgp, &self.config.speaker).await?;
+        self.parts.bgp.local_paths().await
+    }
+
+    /// bgplb's links and routes in the kernel, with the speaker's paths.
+    /// Only this instance's links, and routes through them, are candidates
+    /// for removal.
+    async fn observe_kernel(
+        &self,
+        links: &[netdev::Link],
+        paths: Option<BTreeMap<IpAddr, Option<IpAddr>>>,
+    ) -> Result<Actual, PassError> {
+        let owned: HashMap<u32, String> = links
+            .iter()
+            .filter(|l| self.parts.netdev.owns(l))
+            .map(|l| (l.index, l.name.clone()))
+            .collect();
+        let routes = self.parts.routes.list().await?;
+        Ok(Actual {
+            links: links
+                .iter()
+                .filter(|l| netdev::is_ours(&l.name) && self.parts.netdev.owns(l))
+                .map(|l| l.name.clone())
+                .collect(),
+            routes: routes
+                .iter()
+                .filter_map(|r| Some((r.dst, owned.get(&r.oif)?.clone())))
+                .collect(),
+            paths,
+        })
+    }
+
+    /// What should be in place, and who owns each address. Links the plugin
+    /// made or deleted since the snapshot was taken count as Docker says they
+    /// will be.
+    fn desire(&mut self, snapshot: &Snapshot) -> (plan::Desired, HashMap<IpAddr, Owner>) {
+        let (mut desired, owners) = desired::desired(
+            snapshot,
+            &self.drained,
+            &self.announcing,
+            self.config.next_hops,
+        );
+        self.announcing = desired::announcing(snapshot, &self.drained, &self.announcing);
+        let (created, deleted) = self.parts.fresh.current();
+        desired.keep_links.extend(created);
+        for bridge in &deleted {
+            desired.bridges.remove(bridge);
+            desired.routes.retain(|_, dev| dev != bridge);
+        }
+        (desired, owners)
+    }
+
+    /// What bgplb wants in place now, for `/status` and the gauges.
+    fn publish(&self, desired: &plan::Desired, owners: &HashMap<IpAddr, Owner>) {
+        let announced: Vec<crate::status::Announced> = desired
+            .announce
+            .iter()
+            .map(|(vip, next_hop)| {
+                let owner = owners.get(vip);
+                crate::status::Announced {
+                    vip: *vip,
+                    next_hop: *next_hop,
+                    network: owner.map(|o| o.network.clone()).unwrap_or_default(),
+                    container: owner.map(|o| o.container.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let routes: Vec<(IpAddr, String)> = desired
+            .routes
+            .iter()
+            .map(|(vip, dev)| (*vip, dev.clone()))
+            .collect();
+        self.parts.metrics.announced.set(announced.len() as i64);
+        self.parts.metrics.kernel_routes.set(routes.len() as i64);
+        self.parts.status.send_modify(|s| {
+            s.announced = announced;
+            s.kernel_routes = routes;
+        });
     }
 }
 
