@@ -26,6 +26,7 @@ use crate::routes::Routes;
 
 /// Runs bgplb until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    claim_sockets(&config)?;
     let (driver, plugin_id) = identity(&config)?;
     tracing::info!(
         driver = ?driver,
@@ -94,23 +95,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         networks: networks_rx,
     });
     let mut plugin_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
+    let mut server = tokio::spawn(async move {
         let shutdown = async move { crate::stopped(&mut plugin_stop).await };
         plugin::serve(&config.plugin_socket, state, shutdown).await
     });
 
-    let outcome = tokio::select! {
-        signal = wait_for_signal() => signal,
-        served = server => match served {
+    let (outcome, server_done) = tokio::select! {
+        signal = wait_for_signal() => (signal, false),
+        served = &mut server => (match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(anyhow::Error::from(e).context("plugin server failed")),
             Err(e) => Err(anyhow::Error::from(e).context("plugin server panicked")),
-        },
+        }, true),
     };
     tracing::info!("bgplb stopping");
     let _ = stop_tx.send(true);
     let _ = supervisor.await;
     let _ = controller.await;
+    // The server removes its socket as it stops; a call Docker still has
+    // open may hold it up, but not for long.
+    if !server_done {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+    }
     outcome
 }
 
@@ -156,12 +162,53 @@ fn spawn_status(
     });
 }
 
+/// Waits for SIGTERM or SIGINT. SIGHUP, SIGUSR1 and SIGUSR2, which would
+/// otherwise end bgplb on the spot (and its gobgpd with it), are logged and
+/// ignored: bgplb has no configuration file to reload.
 async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).with_context(|| format!("failed to handle {name}"))
+    };
+    let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut hup = listen(SignalKind::hangup(), "SIGHUP")?;
+    let mut usr1 = listen(SignalKind::user_defined1(), "SIGUSR1")?;
+    let mut usr2 = listen(SignalKind::user_defined2(), "SIGUSR2")?;
+    loop {
+        let ignored = tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => "SIGHUP",
+            _ = usr1.recv() => "SIGUSR1",
+            _ = usr2.recv() => "SIGUSR2",
+        };
+        tracing::info!(signal = ignored, "signal ignored; SIGTERM stops bgplb");
+    }
+}
+
+/// Refuses to start where another process answers on bgplb's sockets: taking
+/// them over would cut that process off from Docker (the plugin socket) or
+/// talk to its gobgpd (the API), and removing them on exit would break it.
+fn claim_sockets(config: &Config) -> anyhow::Result<()> {
+    use std::os::unix::net::UnixStream;
+    let plugin = &config.plugin_socket;
+    if UnixStream::connect(plugin).is_ok() {
+        anyhow::bail!(
+            "PLUGIN_SOCKET {} is in use by another process (another bgplb?): \
+             stop it or give this one another PLUGIN_SOCKET",
+            plugin.display()
+        );
+    }
+    let api_in_use = match &config.gobgp_api {
+        crate::config::ApiAddress::Unix(path) => UnixStream::connect(path).is_ok(),
+        crate::config::ApiAddress::Tcp(addr) => std::net::TcpStream::connect(addr).is_ok(),
+    };
+    if api_in_use {
+        anyhow::bail!(
+            "GOBGP_API {} is in use by another process (another gobgpd?): \
+             give this bgplb a GOBGP_API of its own",
+            config.gobgp_api
+        );
     }
     Ok(())
 }

@@ -222,14 +222,29 @@ pub struct DrainConfig {
 impl Settings {
     /// Checks what clap cannot and converts to [`Config`].
     pub fn validate(self) -> Result<Config, InvalidSetting> {
-        if self.router_id.is_unspecified() || self.router_id.is_loopback() {
+        if !is_unicast(self.router_id.into()) {
             return Err(InvalidSetting {
                 name: "ROUTER_ID",
                 value: self.router_id.to_string(),
-                valid:
-                    "an IPv4 address of this host that the peer can reach (not 0.0.0.0 or loopback)",
+                valid: "an IPv4 address of this host that the peer can reach \
+                        (not 0.0.0.0, loopback, multicast or broadcast)",
             });
         }
+        if !is_unicast(self.peer_address) {
+            return Err(InvalidSetting {
+                name: "PEER_ADDRESS",
+                value: self.peer_address.to_string(),
+                valid: "the router's unicast address (not unspecified, loopback or multicast)",
+            });
+        }
+        if self.router_port == 0 {
+            return Err(InvalidSetting {
+                name: "ROUTER_PORT",
+                value: "0".into(),
+                valid: "-1 to not listen, or a TCP port from 1 to 65535 (179 is BGP's)",
+            });
+        }
+        check_plugin_socket(&self.plugin_socket)?;
         if let Some(hop) = self
             .next_hop_v6
             .filter(|h| h.is_unspecified() || h.is_loopback())
@@ -284,6 +299,55 @@ impl Settings {
             status_address,
         })
     }
+}
+
+/// Whether an address can be a BGP speaker's or a peer's: not unspecified,
+/// loopback, multicast or the IPv4 broadcast address.
+pub fn is_unicast(addr: IpAddr) -> bool {
+    let special = match addr {
+        IpAddr::V4(a) => a.is_broadcast(),
+        IpAddr::V6(_) => false,
+    };
+    !(addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || special)
+}
+
+/// Docker finds a legacy plugin by a socket named `NAME.sock`, and names the
+/// driver NAME; any other name would never be dialled.
+fn check_plugin_socket(path: &std::path::Path) -> Result<(), InvalidSetting> {
+    let named_sock = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".sock"))
+        .is_some_and(|stem| !stem.is_empty());
+    if path.is_absolute() && named_sock {
+        return Ok(());
+    }
+    Err(InvalidSetting {
+        name: "PLUGIN_SOCKET",
+        value: path.display().to_string(),
+        valid: "an absolute path ending in NAME.sock, such as /run/docker/plugins/bgplb.sock",
+    })
+}
+
+/// Finds the gobgpd binary as the process will run it: a path with a `/`
+/// as it is, a bare name on `search_path` (the value of PATH).
+pub fn find_gobgpd(binary: &std::path::Path, search_path: &str) -> Result<PathBuf, InvalidSetting> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if binary.components().count() > 1 {
+        executable(binary).then(|| binary.to_path_buf())
+    } else {
+        std::env::split_paths(search_path)
+            .map(|dir| dir.join(binary))
+            .find(|p| executable(p))
+    };
+    found.ok_or_else(|| InvalidSetting {
+        name: "GOBGPD_PATH",
+        value: binary.display().to_string(),
+        valid: "an executable gobgpd, by path or on PATH (Debian: apt-get install gobgpd)",
+    })
 }
 
 /// Parses GOBGP_API: a unix socket URL, or a TCP address that must be loopback,
@@ -404,6 +468,85 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("STATUS_ADDRESS"), "{err}");
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let all: Vec<&str> = ["bgplb"].iter().chain(args).copied().collect();
+        Settings::try_parse_from(all)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn addresses_that_cannot_peer_are_refused_with_the_name() {
+        let peer = ["--peer-address", "198.51.100.2", "--peer-as", "1"];
+        for id in ["255.255.255.255", "224.0.0.1", "0.0.0.0"] {
+            let args = [&["--router-id", id][..], &peer[..]].concat();
+            let err = refused(&args);
+            assert!(err.contains("ROUTER_ID") && err.contains(id), "{err}");
+        }
+        for addr in ["0.0.0.0", "::1", "ff02::1", "127.0.0.1"] {
+            let args = [
+                "--router-id",
+                "198.51.100.1",
+                "--peer-as",
+                "1",
+                "--peer-address",
+                addr,
+            ];
+            let err = refused(&args);
+            assert!(err.contains("PEER_ADDRESS") && err.contains(addr), "{err}");
+        }
+    }
+
+    #[test]
+    fn router_port_zero_is_refused() {
+        let err = parse(&["--router-port", "0"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.name, "ROUTER_PORT");
+        assert!(parse(&["--router-port", "179"]).unwrap().validate().is_ok());
+    }
+
+    #[test]
+    fn plugin_socket_must_be_an_absolute_dot_sock() {
+        for bad in [
+            "/run/docker/plugins/bgplb",
+            "bgplb.sock",
+            "/run/docker/plugins/.sock",
+        ] {
+            let err = parse(&["--plugin-socket", bad])
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.name, "PLUGIN_SOCKET", "{bad}");
+        }
+        let ok = parse(&["--plugin-socket", "/run/docker/plugins/lb2.sock"]).unwrap();
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn gobgpd_is_found_on_the_search_path_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("gobgpd");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        let search = dir.path().display().to_string();
+        assert!(
+            find_gobgpd(std::path::Path::new("gobgpd"), &search).is_err(),
+            "not executable"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            find_gobgpd(std::path::Path::new("gobgpd"), &search).unwrap(),
+            bin
+        );
+        assert_eq!(find_gobgpd(&bin, "").unwrap(), bin);
+        let err = find_gobgpd(std::path::Path::new("/nonexistent/gobgpd"), &search).unwrap_err();
+        assert_eq!(err.name, "GOBGPD_PATH");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The Docker side: snapshots of bgplb's networks and their containers, and the
 //! event stream that tells the controller when to look again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
@@ -82,6 +82,10 @@ pub struct ContainerView {
 pub struct Snapshot {
     pub networks: Vec<NetworkView>,
     pub containers: Vec<ContainerView>,
+    /// Device names of the networks (bridges) and endpoints (veths) Docker
+    /// lists under other drivers, with the driver: never bgplb's to remove,
+    /// whatever their mark says.
+    pub foreign_links: BTreeMap<String, String>,
 }
 
 /// A Docker event, reduced to what the controller needs.
@@ -129,12 +133,14 @@ impl Docker {
                 action: "list networks".into(),
                 source,
             })?;
+        let mut foreign_networks = HashMap::new();
         let networks: Vec<NetworkView> = networks
             .into_iter()
             .filter_map(|n| {
                 let id = n.id?;
                 let driver = n.driver.unwrap_or_default();
                 if !drivers.contains(&driver) && !ids.contains(&id) {
+                    foreign_networks.insert(id, driver);
                     return None;
                 }
                 let subnets = n.ipam.and_then(|i| i.config).unwrap_or_default();
@@ -152,15 +158,26 @@ impl Docker {
             })
             .collect();
         let ours: HashSet<&str> = networks.iter().map(|n| n.id.as_str()).collect();
-        let containers = self.containers_on(&ours).await?;
+        let (containers, foreign_endpoints) = self.containers_on(&ours, &foreign_networks).await?;
+        let mut foreign_links: BTreeMap<String, String> = foreign_networks
+            .iter()
+            .map(|(id, driver)| (crate::netdev::bridge_name(id), driver.clone()))
+            .collect();
+        foreign_links.extend(foreign_endpoints);
         Ok(Snapshot {
             networks,
             containers,
+            foreign_links,
         })
     }
 
-    /// The containers attached to `networks`.
-    async fn containers_on(&self, networks: &HashSet<&str>) -> Result<Vec<ContainerView>, Error> {
+    /// The containers attached to `networks`, and the veth names of the
+    /// endpoints on `foreign` networks, with their driver.
+    async fn containers_on(
+        &self,
+        networks: &HashSet<&str>,
+        foreign: &HashMap<String, String>,
+    ) -> Result<(Vec<ContainerView>, Vec<(String, String)>), Error> {
         let options = ListContainersOptions::<String> {
             all: true,
             ..Default::default()
@@ -174,11 +191,21 @@ impl Docker {
                 source,
             })?;
         let mut views = Vec::new();
+        let mut foreign_endpoints = Vec::new();
         for summary in summaries {
             let attachments = summary
                 .network_settings
                 .and_then(|s| s.networks)
                 .unwrap_or_default();
+            for e in attachments.values() {
+                let (Some(net), Some(ep)) = (&e.network_id, &e.endpoint_id) else {
+                    continue;
+                };
+                if let Some(driver) = foreign.get(net).filter(|_| !ep.is_empty()) {
+                    let veth = crate::netdev::veth_names(ep).0;
+                    foreign_endpoints.push((veth, driver.clone()));
+                }
+            }
             let attached = attachments.values().any(|e| {
                 e.network_id
                     .as_deref()
@@ -205,7 +232,7 @@ impl Docker {
                 }
             }
         }
-        Ok(views)
+        Ok((views, foreign_endpoints))
     }
 
     /// Container `kill`, `start` and `restart` events of the last `window`, from

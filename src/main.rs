@@ -14,7 +14,16 @@ fn main() -> ExitCode {
     unset_empty_settings();
     let settings = Settings::parse();
     init_logging(settings.log_format);
-    let config = match settings.validate() {
+    // Without PATH, the C library's own default applies when gobgpd is started.
+    let search_path = std::env::var("PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/bin:/usr/bin".to_string());
+    let config = settings.validate().and_then(|config| {
+        bgplb::config::find_gobgpd(&config.gobgpd_path, &search_path)?;
+        Ok(config)
+    });
+    let config = match config {
         Ok(c) => c,
         Err(error) => {
             eprintln!("bgplb: {error}");
@@ -46,6 +55,10 @@ fn unset_empty_settings() {
         if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
             std::env::remove_var(name);
         }
+    }
+    // An empty filter would silence every line, errors included.
+    if std::env::var_os("RUST_LOG").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("RUST_LOG");
     }
 }
 

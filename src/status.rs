@@ -133,6 +133,8 @@ pub struct Status {
     pub kernel_routes: Vec<(IpAddr, String)>,
     /// Containers draining now.
     pub drained: Vec<String>,
+    /// Each BGP peer's session state as gobgpd reports it ("established", "active", ...).
+    pub bgp_sessions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone)]

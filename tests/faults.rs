@@ -613,18 +613,7 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
 
 /// Links whose alias marks them as owned by the bgplb of `lab`.
 fn links_owned_by(lab: &Lab) -> BTreeSet<String> {
-    let owner = format!("bgplb {}", lab.plugin_socket().display());
-    fs::read_dir("/sys/class/net")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|name| {
-                    fs::read_to_string(format!("/sys/class/net/{name}/ifalias"))
-                        .is_ok_and(|a| a.trim_end() == owner)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    lab.owned_links().into_iter().collect()
 }
 
 /// Deletes a link when dropped.

@@ -22,7 +22,7 @@ cargo test --locked
 echo "==> end-to-end tests"
 status=0
 timeout --foreground 20m \
-  cargo test --locked --no-fail-fast --test lab --test e2e --test managed --test faults -- --include-ignored --test-threads=2 \
+  cargo test --locked --no-fail-fast --test lab --test e2e --test mistakes --test managed --test faults -- --include-ignored --test-threads=2 \
   || status=$?
 
 # Swarm tests turn this dockerd into a swarm manager, so they run after all

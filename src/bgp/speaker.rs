@@ -105,20 +105,44 @@ pub fn peer_message(config: &SpeakerConfig) -> api::Peer {
     }
 }
 
+/// How long a session may take to come up before bgplb says so.
+const SESSION_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Follows gobgpd's peer events until the stream ends (gobgpd stopped; the
 /// caller starts a new watch with the next gobgpd): logs sessions going up and
-/// down, keeps the session gauge, and renews the peer when its session drops.
+/// down, keeps the session gauge and `/status`, renews the peer when its
+/// session drops, and warns once if no session is up after [`SESSION_PATIENCE`].
 pub async fn watch_sessions(
     client: BgpClient,
     config: SpeakerConfig,
     metrics: std::sync::Arc<crate::status::Metrics>,
+    status: tokio::sync::watch::Sender<crate::status::Status>,
 ) {
     let mut stream = match client.watch_peers().await {
         Ok(s) => s,
         Err(error) => return tracing::debug!(error = %error, "cannot watch bgp peers"),
     };
     let mut established: HashMap<String, bool> = HashMap::new();
-    while let Ok(Some(msg)) = stream.message().await {
+    let patience = tokio::time::sleep(SESSION_PATIENCE);
+    tokio::pin!(patience);
+    let mut patient = true;
+    loop {
+        let msg = tokio::select! {
+            msg = stream.message() => msg,
+            _ = &mut patience, if patient => {
+                patient = false;
+                if !established.values().any(|up| *up) {
+                    let states = status.borrow().bgp_sessions.clone();
+                    tracing::warn!(
+                        peer = %config.peer.address,
+                        sessions = ?states,
+                        "bgp session not established yet; check PEER_ADDRESS, PEER_AS, LOCAL_AS and PEER_PASSWORD against the router"
+                    );
+                }
+                continue;
+            }
+        };
+        let Ok(Some(msg)) = msg else { break };
         let Some(watch_event_response::Event::Peer(event)) = msg.event else {
             continue;
         };
@@ -128,11 +152,17 @@ pub async fn watch_sessions(
             .conf
             .map(|c| c.neighbor_address)
             .unwrap_or(state.neighbor_address.clone());
-        let up = state.session_state == api::peer_state::SessionState::Established as i32;
+        let session = api::peer_state::SessionState::try_from(state.session_state)
+            .unwrap_or(api::peer_state::SessionState::Unknown);
+        let up = session == api::peer_state::SessionState::Established;
         let was_up = established.insert(address.clone(), up).unwrap_or(false);
         metrics
             .session_up
             .set(i64::from(established.values().any(|u| *u)));
+        status.send_modify(|s| {
+            let name = session.as_str_name().to_ascii_lowercase();
+            s.bgp_sessions.insert(address.clone(), name);
+        });
         match (was_up, up) {
             (false, true) => tracing::info!(peer = %address, "bgp session established"),
             (true, false) => {

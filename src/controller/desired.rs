@@ -71,6 +71,7 @@ pub fn desired(
     snapshot: &Snapshot,
     drained: &HashSet<String>,
     was: &Announcing,
+    missing: &HashSet<String>,
     next_hops: NextHops,
 ) -> (Desired, HashMap<IpAddr, Owner>) {
     let mut d = Desired::default();
@@ -84,11 +85,13 @@ pub fn desired(
         d.bridges.insert(netdev::bridge_name(&n.id));
     }
     for c in snapshot.containers.iter().filter(|c| c.running) {
-        let announce = should_announce(c, drained, was);
+        let healthy = should_announce(c, drained, was);
         for (network_id, endpoint_id) in &c.endpoints {
             let Some(network) = networks.get(network_id.as_str()) else {
                 continue;
             };
+            // Without its veth the host cannot deliver to the container.
+            let announce = healthy && !missing.contains(endpoint_id);
             let bridge = netdev::bridge_name(network_id);
             d.keep_links.insert(netdev::veth_names(endpoint_id).0);
             for vip in &network.vips {
@@ -108,6 +111,20 @@ pub fn desired(
         }
     }
     (d, owners)
+}
+
+/// Endpoints of running containers whose veth (host end) is not among
+/// `links`: deleted by hand, say. Docker does not notice; the container runs
+/// on, cut off, until it restarts or is reconnected.
+pub fn missing_veths(snapshot: &Snapshot, links: &HashSet<&str>) -> HashSet<String> {
+    snapshot
+        .containers
+        .iter()
+        .filter(|c| c.running)
+        .flat_map(|c| &c.endpoints)
+        .filter(|(_, endpoint)| !links.contains(netdev::veth_names(endpoint).0.as_str()))
+        .map(|(_, endpoint)| endpoint.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,6 +151,7 @@ mod tests {
         Snapshot {
             networks: vec![network],
             containers,
+            ..Default::default()
         }
     }
 
@@ -163,6 +181,7 @@ mod tests {
             &snapshot(vec![container("1", true, Health::Healthy)]),
             &HashSet::new(),
             &Announcing::new(),
+            &HashSet::new(),
             hops(),
         );
         assert_eq!(d.routes.get(&vip()), Some(&"bgplb-012345678".to_string()));
@@ -181,6 +200,7 @@ mod tests {
                 &snapshot(vec![container("1", true, health)]),
                 &HashSet::new(),
                 &Announcing::new(),
+                &HashSet::new(),
                 hops(),
             );
             assert!(d.routes.contains_key(&vip()));
@@ -194,6 +214,7 @@ mod tests {
             &snapshot(vec![container("1", true, Health::None)]),
             &HashSet::new(),
             &Announcing::new(),
+            &HashSet::new(),
             hops(),
         );
         assert!(d.announce.contains_key(&vip()));
@@ -205,10 +226,22 @@ mod tests {
             &snapshot(vec![container("1", false, Health::Unhealthy)]),
             &HashSet::new(),
             &Announcing::new(),
+            &HashSet::new(),
             hops(),
         );
         assert!(d.routes.is_empty() && d.announce.is_empty());
         assert!(d.bridges.contains("bgplb-012345678"));
+    }
+
+    #[test]
+    fn container_whose_veth_is_missing_is_routed_but_not_announced() {
+        let s = snapshot(vec![container("1", true, Health::Healthy)]);
+        let missing = missing_veths(&s, &HashSet::from(["bgplb-012345678"]));
+        assert_eq!(missing, HashSet::from(["ep1".to_string()]));
+        let (d, _) = desired(&s, &HashSet::new(), &Announcing::new(), &missing, hops());
+        assert!(d.routes.contains_key(&vip()));
+        assert!(d.announce.is_empty());
+        assert!(missing_veths(&s, &HashSet::from(["vblep1"])).is_empty());
     }
 
     #[test]
@@ -218,6 +251,7 @@ mod tests {
             &snapshot(vec![container("1", true, Health::Healthy)]),
             &drained,
             &Announcing::new(),
+            &HashSet::new(),
             hops(),
         );
         assert!(d.routes.contains_key(&vip()));
@@ -230,7 +264,13 @@ mod tests {
             container("1", true, Health::Unhealthy),
             container("2", true, Health::Healthy),
         ]);
-        let (d, owners) = desired(&s, &HashSet::new(), &Announcing::new(), hops());
+        let (d, owners) = desired(
+            &s,
+            &HashSet::new(),
+            &Announcing::new(),
+            &HashSet::new(),
+            hops(),
+        );
         assert!(d.announce.contains_key(&vip()));
         assert_eq!(owners[&vip()].container, "c-2");
     }
@@ -243,6 +283,7 @@ mod tests {
             &snapshot(vec![c]),
             &HashSet::new(),
             &Announcing::new(),
+            &HashSet::new(),
             hops(),
         );
         assert!(d.routes.contains_key(&vip()));
@@ -253,7 +294,7 @@ mod tests {
     fn starting_again_after_being_healthy_keeps_the_announcement() {
         let s = snapshot(vec![container("1", true, Health::Starting)]);
         let was: Announcing = [("1".to_string(), "2026-12-03T18:00:00Z".to_string())].into();
-        let (d, _) = desired(&s, &HashSet::new(), &was, hops());
+        let (d, _) = desired(&s, &HashSet::new(), &was, &HashSet::new(), hops());
         assert!(d.announce.contains_key(&vip()));
         assert_eq!(announcing(&s, &HashSet::new(), &was), was);
     }
@@ -263,7 +304,7 @@ mod tests {
         let s = snapshot(vec![container("1", true, Health::Starting)]);
         let earlier_run: Announcing =
             [("1".to_string(), "2026-12-03T17:00:00Z".to_string())].into();
-        let (d, _) = desired(&s, &HashSet::new(), &earlier_run, hops());
+        let (d, _) = desired(&s, &HashSet::new(), &earlier_run, &HashSet::new(), hops());
         assert!(d.announce.is_empty());
         assert!(announcing(&s, &HashSet::new(), &earlier_run).is_empty());
     }
@@ -272,7 +313,13 @@ mod tests {
     fn address_family_without_next_hop_is_not_announced() {
         let mut s = snapshot(vec![container("1", true, Health::Healthy)]);
         s.networks[0].vips = vec!["2001:db8::10".parse().unwrap()];
-        let (d, _) = desired(&s, &HashSet::new(), &Announcing::new(), hops());
+        let (d, _) = desired(
+            &s,
+            &HashSet::new(),
+            &Announcing::new(),
+            &HashSet::new(),
+            hops(),
+        );
         assert_eq!(d.routes.len(), 1);
         assert!(d.announce.is_empty());
     }

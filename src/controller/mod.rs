@@ -41,6 +41,9 @@ use plan::Actual;
 /// Linux; the names too, in case a daemon ever reports them.
 const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 
+/// How long after a network attachment changes a pass looks once more.
+const SETTLE_DELAY: Duration = Duration::from_secs(1);
+
 /// How far back Docker's event history is searched for drains after a restart.
 const DRAIN_MEMORY: Duration = Duration::from_secs(3600);
 
@@ -145,6 +148,12 @@ pub struct Controller {
     /// Who owned each address in the last pass, to name it when it is withdrawn.
     last_owners: HashMap<IpAddr, Owner>,
     speaker_started: bool,
+    /// Endpoints whose veth was missing in the last pass, and those already
+    /// reported (a veth goes a moment before Docker reports its container stopped).
+    missing_veths: HashSet<String>,
+    reported_missing: HashSet<String>,
+    /// This bgplb's links that Docker lists under another driver, already reported.
+    reported_foreign: HashSet<String>,
 }
 
 impl Controller {
@@ -162,6 +171,9 @@ impl Controller {
             last: Snapshot::default(),
             last_owners: HashMap::new(),
             speaker_started: false,
+            missing_veths: HashSet::new(),
+            reported_missing: HashSet::new(),
+            reported_foreign: HashSet::new(),
         }
     }
 
@@ -229,6 +241,7 @@ impl Controller {
                         self.parts.bgp.clone(),
                         self.config.speaker.clone(),
                         self.parts.metrics.clone(),
+                        self.parts.status.clone(),
                     )
                     .instrument(tracing::info_span!("bgp")),
                 );
@@ -237,6 +250,7 @@ impl Controller {
             Msg::Speaker(SpeakerEvent::Exited) => {
                 self.speaker_started = false;
                 self.parts.metrics.session_up.set(0);
+                self.parts.status.send_modify(|s| s.bgp_sessions.clear());
                 None
             }
             Msg::DrainDue(id) => {
@@ -263,6 +277,11 @@ impl Controller {
                 self.drained.remove(&event.id);
                 Some("container started")
             }
+            // Docker may report the attachment before it lists the endpoint.
+            ("network", "connect" | "disconnect") => {
+                self.settle_later();
+                Some("network event")
+            }
             ("network", "create") => {
                 if let (true, Some(driver)) = (self.created.contains(&event.id), event.driver) {
                     self.drivers.insert(driver);
@@ -272,6 +291,15 @@ impl Controller {
             ("container", _) => Some("container event"),
             _ => Some("network event"),
         }
+    }
+
+    /// Asks for one more pass shortly, for state Docker reports a moment late.
+    fn settle_later(&self) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SETTLE_DELAY).await;
+            let _ = tx.send(Msg::Trigger("settle")).await;
+        });
     }
 
     fn start_drain(&mut self, id: &str) {
@@ -383,9 +411,12 @@ impl Controller {
             Err(e) => (None, Some(e)),
         };
         let links = self.parts.netdev.links().await?;
-        let actual = self.observe_kernel(&links, paths).await?;
+        let foreign = self.foreign_links(&snapshot, &links);
+        let actual = self.observe_kernel(&links, &foreign, paths).await?;
 
-        let (desired, owners) = self.desire(&snapshot);
+        let names: HashSet<&str> = links.iter().map(|l| l.name.as_str()).collect();
+        let missing = self.missing_veths(&snapshot, &names);
+        let (desired, owners) = self.desire(&snapshot, &missing);
         let actions = plan::plan(&desired, &actual);
         tracing::debug!(
             networks = snapshot.networks.len(),
@@ -461,19 +492,20 @@ impl Controller {
     async fn observe_kernel(
         &self,
         links: &[netdev::Link],
+        foreign: &HashSet<String>,
         paths: Option<BTreeMap<IpAddr, Option<IpAddr>>>,
     ) -> Result<Actual, PassError> {
         let owned: HashMap<u32, String> = links
             .iter()
-            .filter(|l| self.parts.netdev.owns(l))
+            .filter(|l| self.parts.netdev.owns(l) && !foreign.contains(&l.name))
             .map(|l| (l.index, l.name.clone()))
             .collect();
         let routes = self.parts.routes.list().await?;
         Ok(Actual {
-            links: links
-                .iter()
-                .filter(|l| netdev::is_ours(&l.name) && self.parts.netdev.owns(l))
-                .map(|l| l.name.clone())
+            links: owned
+                .values()
+                .filter(|name| netdev::is_ours(name))
+                .cloned()
                 .collect(),
             routes: routes
                 .iter()
@@ -483,14 +515,64 @@ impl Controller {
         })
     }
 
+    /// This instance's links that belong to networks or endpoints Docker
+    /// lists under another driver. Left alone: removing them would cut off
+    /// running containers, and the likely cause is a wrong DRIVER_NAME.
+    fn foreign_links(&mut self, snapshot: &Snapshot, links: &[netdev::Link]) -> HashSet<String> {
+        let foreign: HashSet<String> = links
+            .iter()
+            .filter(|l| self.parts.netdev.owns(l))
+            .filter(|l| snapshot.foreign_links.contains_key(&l.name))
+            .map(|l| l.name.clone())
+            .collect();
+        for name in foreign.difference(&self.reported_foreign) {
+            tracing::warn!(
+                link = %name,
+                driver = %snapshot.foreign_links[name],
+                drivers = ?self.drivers,
+                "link of another driver's network carries this bgplb's mark; left alone (is DRIVER_NAME right?)"
+            );
+        }
+        self.reported_foreign = foreign.clone();
+        foreign
+    }
+
+    /// Endpoints whose veth is gone; reported once it has been gone for two passes.
+    fn missing_veths(&mut self, snapshot: &Snapshot, links: &HashSet<&str>) -> HashSet<String> {
+        let missing = desired::missing_veths(snapshot, links);
+        for endpoint in missing.intersection(&self.missing_veths) {
+            if self.reported_missing.insert(endpoint.clone()) {
+                let container = snapshot
+                    .containers
+                    .iter()
+                    .find(|c| c.endpoints.iter().any(|(_, e)| e == endpoint))
+                    .map(|c| c.name.as_str())
+                    .unwrap_or_default();
+                tracing::warn!(
+                    container = %container,
+                    veth = %netdev::veth_names(endpoint).0,
+                    "container's veth is gone; not announced until it restarts or reconnects"
+                );
+            }
+        }
+        self.reported_missing.retain(|e| missing.contains(e));
+        self.missing_veths = missing.clone();
+        missing
+    }
+
     /// What should be in place, and who owns each address. Links the plugin
     /// made or deleted since the snapshot was taken count as Docker says they
     /// will be.
-    fn desire(&mut self, snapshot: &Snapshot) -> (plan::Desired, HashMap<IpAddr, Owner>) {
+    fn desire(
+        &mut self,
+        snapshot: &Snapshot,
+        missing: &HashSet<String>,
+    ) -> (plan::Desired, HashMap<IpAddr, Owner>) {
         let (mut desired, owners) = desired::desired(
             snapshot,
             &self.drained,
             &self.announcing,
+            missing,
             self.config.next_hops,
         );
         self.announcing = desired::announcing(snapshot, &self.drained, &self.announcing);

@@ -29,6 +29,8 @@ pub enum IpamError {
         found: &'static str,
         wanted: &'static str,
     },
+    #[error("address {0} cannot be announced: give a unicast address (not unspecified, loopback, multicast or broadcast)")]
+    NotUnicast(IpAddr),
     #[error("sub-pools are not supported: bgplb networks have exactly one address")]
     SubPool,
     #[error("address {asked} is not the address of this network ({pool})")]
@@ -81,6 +83,9 @@ pub fn request_pool(req: &RequestPoolRequest) -> Result<RequestPoolResponse, Ipa
         (_, pool, _) => pool.to_string(),
     };
     let addr = parse_single(&given)?;
+    if !crate::config::is_unicast(addr) {
+        return Err(IpamError::NotUnicast(addr));
+    }
     if addr.is_ipv6() != req.v6 {
         return Err(IpamError::WrongFamily {
             given,
@@ -164,6 +169,23 @@ mod tests {
         ] {
             let err = request_pool(&pool(bad, false, None)).unwrap_err();
             assert!(matches!(err, IpamError::NotAnAddress(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn addresses_that_cannot_be_announced_are_refused() {
+        for bad in [
+            "0.0.0.0/32",
+            "127.0.0.5/32",
+            "224.0.0.5/32",
+            "255.255.255.255/32",
+        ] {
+            let err = request_pool(&pool(bad, false, None)).unwrap_err();
+            assert!(matches!(err, IpamError::NotUnicast(_)), "{bad}: {err}");
+        }
+        for bad in ["::/128", "::1/128", "ff02::1/128"] {
+            let err = request_pool(&pool(bad, true, None)).unwrap_err();
+            assert!(matches!(err, IpamError::NotUnicast(_)), "{bad}: {err}");
         }
     }
 

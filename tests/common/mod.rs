@@ -455,6 +455,60 @@ impl Lab {
         }
     }
 
+    /// Runs a second bgplb with this lab's settings and `extra`, as a user
+    /// starting it twice would, and returns its exit status and stderr; one
+    /// still running after `within` is killed and reported as `None`.
+    pub fn run_another_bgplb(
+        &self,
+        extra: &[(&str, &str)],
+        within: Duration,
+    ) -> (Option<ExitStatus>, String) {
+        let mut env = self.bgplb_env.clone();
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
+        let err_path = self.dir().join("another-bgplb.err");
+        let stderr = fs::File::create(&err_path).expect("stderr file of the second bgplb");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bgplb"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("failed to start a second bgplb");
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = run("kill", &["-TERM", &child.id().to_string()]);
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(100));
+        };
+        (status, fs::read_to_string(&err_path).unwrap_or_default())
+    }
+
+    /// Links whose alias marks them as this lab's bgplb's.
+    pub fn owned_links(&self) -> Vec<String> {
+        let owner = format!("bgplb {}", self.plugin_socket().display());
+        let Ok(entries) = fs::read_dir("/sys/class/net") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| {
+                fs::read_to_string(format!("/sys/class/net/{name}/ifalias"))
+                    .is_ok_and(|a| a.trim_end() == owner)
+            })
+            .collect()
+    }
+
     fn bgplb_exited(&mut self) -> Option<ExitStatus> {
         self.bgplb
             .as_mut()
@@ -519,6 +573,15 @@ impl Lab {
     /// Kills the router's gobgpd with SIGKILL and starts it again (its log
     /// starts afresh); returns once its API answers.
     pub fn restart_router(&mut self) {
+        // Whatever bgplb left of its own is a leak: say so, then remove it.
+        let leaked = self.owned_links();
+        if !leaked.is_empty() {
+            eprintln!("lab {}: bgplb left links behind: {leaked:?}", self.n);
+            for link in leaked {
+                let _ = run("ip", &["link", "delete", &link]);
+            }
+        }
+
         if let Some(mut router) = self.router.take() {
             let _ = router.kill();
             let _ = router.wait();
@@ -716,6 +779,15 @@ impl Lab {
             );
             for pid in orphans {
                 let _ = run("kill", &["-TERM", &pid.to_string()]);
+            }
+        }
+
+        // Whatever bgplb left of its own is a leak: say so, then remove it.
+        let leaked = self.owned_links();
+        if !leaked.is_empty() {
+            eprintln!("lab {}: bgplb left links behind: {leaked:?}", self.n);
+            for link in leaked {
+                let _ = run("ip", &["link", "delete", &link]);
             }
         }
 

@@ -1,0 +1,159 @@
+//! End-to-end: mistakes a user or a neighbour makes on the host, and what
+//! bgplb must not lose because of them. Lab indexes 11..=16.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::{docker, link_exists, run_ok, Health, Lab, WAIT};
+
+/// A VIP for the test with lab index `n` (as in e2e.rs: 10 + n).
+fn vip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(203, 0, 113, 10 + n)
+}
+
+fn subnet(vip: Ipv4Addr) -> String {
+    format!("{vip}/32")
+}
+
+/// The host end of a container's veth on its one network.
+fn veth_of(lab: &Lab, container: &str) -> String {
+    let endpoint = lab.inspect(
+        container,
+        "{{range .NetworkSettings.Networks}}{{.EndpointID}}{{end}}",
+    );
+    format!("vbl{}", &endpoint[..12])
+}
+
+/// Whether the container still has its address on eth0.
+fn has_address(container: &str, vip: Ipv4Addr) -> bool {
+    let out = docker(&["exec", container, "ip", "-4", "addr", "show", "eth0"]);
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&vip.to_string())
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn second_bgplb_on_the_same_sockets_is_refused_and_the_first_keeps_serving() {
+    let mut lab = Lab::new(11);
+    let vip = vip(11);
+    lab.start_bgplb(&[]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+
+    // The same PLUGIN_SOCKET (with a GOBGP_API of its own), then the same GOBGP_API.
+    let other_api = format!("unix://{}/other/gobgp.sock", lab.dir().display());
+    for (extra, setting) in [
+        (vec![("GOBGP_API", other_api.as_str())], "PLUGIN_SOCKET"),
+        (
+            vec![("PLUGIN_SOCKET", "/run/docker/plugins/bgplb-t11b.sock")],
+            "GOBGP_API",
+        ),
+    ] {
+        let (status, stderr) = lab.run_another_bgplb(&extra, Duration::from_secs(10));
+        let status = status.unwrap_or_else(|| panic!("a second bgplb kept running: {stderr}"));
+        assert!(!status.success(), "a second bgplb started: {stderr}");
+        assert!(
+            stderr.contains(setting) && stderr.contains("in use"),
+            "the refusal names {setting}: {stderr}"
+        );
+    }
+    assert!(
+        !std::path::Path::new("/run/docker/plugins/bgplb-t11b.sock").exists(),
+        "the refused bgplb left its socket behind"
+    );
+
+    // The first one still serves Docker and its route.
+    assert!(lab.plugin_socket().exists(), "the plugin socket is gone");
+    let second = lab
+        .create_network("web2", &subnet(Ipv4Addr::new(203, 0, 113, 161)))
+        .expect("docker network create through the first bgplb");
+    lab.remove_network(&second);
+    assert!(lab.announced(vip), "{}", lab.report());
+    assert!(lab.has_kernel_route(vip, &net.bridge), "{}", lab.report());
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn wrong_driver_name_leaves_running_containers_connected() {
+    let mut lab = Lab::new(12);
+    let vip = vip(12);
+    lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    let c = lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+    let veth = veth_of(&lab, &c);
+    assert!(link_exists(&veth), "the container's veth {veth} exists");
+
+    // Restarted under a name that matches none of its networks.
+    lab.stop_bgplb();
+    lab.start_bgplb(&[("RESYNC_INTERVAL", "1"), ("DRIVER_NAME", "bgplb-typo")]);
+    lab.wait_until("bgplb says the networks are another driver's", WAIT, || {
+        std::fs::read_to_string(lab.bgplb_log())
+            .is_ok_and(|log| log.contains("is DRIVER_NAME right?"))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(link_exists(&net.bridge), "bridge removed\n{}", lab.report());
+    assert!(link_exists(&veth), "veth removed\n{}", lab.report());
+    assert!(
+        lab.has_kernel_route(vip, &net.bridge),
+        "kernel route removed\n{}",
+        lab.report()
+    );
+    assert!(has_address(&c, vip), "the container lost its address");
+
+    // Under the right name again, it announces as before.
+    lab.stop_bgplb();
+    lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
+    lab.wait_until(&format!("{vip}/32 is announced again"), WAIT, || {
+        lab.announced(vip)
+    });
+    assert!(has_address(&c, vip), "the container lost its address");
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn container_whose_veth_is_deleted_is_withdrawn_until_it_restarts() {
+    let mut lab = Lab::new(13);
+    let vip = vip(13);
+    lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    let c = lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+
+    // Deleting one end of a veth deletes both: the container is cut off.
+    run_ok("ip", &["link", "delete", &veth_of(&lab, &c)]);
+    lab.wait_until(
+        &format!("{vip}/32 is withdrawn once the container is cut off"),
+        WAIT,
+        || lab.withdrawn(vip),
+    );
+    assert_eq!(lab.status(&c), "running");
+    assert_eq!(lab.health(&c), "healthy", "Docker does not notice");
+
+    // A restart gives it a new veth, and it is announced once healthy.
+    common::docker_ok(&["restart", "-t", "1", &c]);
+    lab.wait_until(
+        &format!("{vip}/32 is announced after the restart"),
+        WAIT,
+        || lab.announced(vip),
+    );
+    assert!(link_exists(&veth_of(&lab, &c)), "{}", lab.report());
+    assert!(
+        has_address(&c, vip),
+        "the restarted container has its address"
+    );
+}
