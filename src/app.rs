@@ -46,7 +46,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| config.plugin_socket.display().to_string());
     let netdev = NetDevices::new(handle.clone(), &instance);
-    let docker = Docker::connect(&config.docker_socket)?;
+    let docker = Docker::connect(&config.docker_socket);
     let bgp = BgpClient::new(&config.gobgp_api)?;
     let fresh = Arc::new(FreshLinks::default());
     let (tx, rx) = mpsc::channel::<Msg>(1024);

@@ -106,16 +106,33 @@ pub struct Event {
 /// A client of the Docker Engine API.
 #[derive(Clone)]
 pub struct Docker {
-    client: bollard::Docker,
+    path: String,
+    /// Made on first use: bollard refuses a socket that does not exist yet,
+    /// and bgplb starts before dockerd (which calls the plugin as it starts).
+    client: std::sync::Arc<std::sync::OnceLock<bollard::Docker>>,
 }
 
 impl Docker {
-    /// Connects lazily: nothing is dialled until the first request.
-    pub fn connect(socket: &Path) -> Result<Self, Error> {
-        let path = socket.to_string_lossy().to_string();
-        let client = bollard::Docker::connect_with_unix(&path, REQUEST_TIMEOUT_SECS, &API_VERSION)
-            .map_err(|source| Error::Connect { path, source })?;
-        Ok(Self { client })
+    /// Connects lazily: nothing is dialled until the first request, and the
+    /// socket need not exist yet.
+    pub fn connect(socket: &Path) -> Self {
+        Self {
+            path: socket.to_string_lossy().to_string(),
+            client: Default::default(),
+        }
+    }
+
+    fn client(&self) -> Result<&bollard::Docker, Error> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client =
+            bollard::Docker::connect_with_unix(&self.path, REQUEST_TIMEOUT_SECS, &API_VERSION)
+                .map_err(|source| Error::Connect {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Networks whose driver is one of `drivers` or whose id is in `ids`, and
@@ -126,7 +143,7 @@ impl Docker {
         ids: &HashSet<String>,
     ) -> Result<Snapshot, Error> {
         let networks = self
-            .client
+            .client()?
             .list_networks(None::<ListNetworksOptions<String>>)
             .await
             .map_err(|source| Error::Api {
@@ -183,7 +200,7 @@ impl Docker {
             ..Default::default()
         };
         let summaries = self
-            .client
+            .client()?
             .list_containers(Some(options))
             .await
             .map_err(|source| Error::Api {
@@ -215,7 +232,7 @@ impl Docker {
                 continue;
             };
             match self
-                .client
+                .client()?
                 .inspect_container(&id, None::<InspectContainerOptions>)
                 .await
             {
@@ -255,7 +272,7 @@ impl Docker {
             until: Some((now.as_secs() + 1).to_string()),
             filters,
         };
-        let mut stream = self.client.events(Some(options));
+        let mut stream = self.client()?.events(Some(options));
         let mut events = Vec::new();
         while let Some(item) = stream.next().await {
             let msg = item.map_err(|source| Error::Api {
@@ -269,7 +286,7 @@ impl Docker {
 
     /// Sends a signal (e.g. `SIGTERM`) to a container.
     pub async fn kill(&self, id: &str, signal: &str) -> Result<(), Error> {
-        self.client
+        self.client()?
             .kill_container(id, Some(KillContainerOptions { signal }))
             .await
             .map_err(|source| Error::Api {
@@ -295,7 +312,11 @@ impl Docker {
     async fn watch_loop<M: From<WatchMessage> + Send>(self, tx: mpsc::Sender<M>) {
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
         loop {
-            let mut stream = self.client.events(Some(events_options()));
+            // Until dockerd's socket exists there is no stream to follow.
+            let mut stream = match self.client() {
+                Ok(client) => client.events(Some(events_options())).boxed(),
+                Err(_) => futures::stream::empty().boxed(),
+            };
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(msg) => {
@@ -321,7 +342,11 @@ impl Docker {
                 "reconnecting to docker events"
             );
             tokio::time::sleep(delay).await;
-            if self.client.ping().await.is_ok() {
+            let up = match self.client() {
+                Ok(client) => client.ping().await.is_ok(),
+                Err(_) => false,
+            };
+            if up {
                 tracing::info!("docker event stream reconnected");
                 if tx.send(WatchMessage::Reconnected.into()).await.is_err() {
                     return;

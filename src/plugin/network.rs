@@ -169,6 +169,8 @@ async fn allocate_network(body: Bytes) -> Result<Json<wire::AllocateNetworkRespo
 
 async fn create_endpoint(body: Bytes) -> Result<Json<wire::Empty>, PluginError> {
     let req: wire::CreateEndpointRequest = decode("CreateEndpoint", &body)?;
+    check_id("network", &req.network_id)?;
+    check_id("endpoint", &req.endpoint_id)?;
     tracing::debug!(endpoint = %req.endpoint_id, address = %req.interface.address, "endpoint created");
     // Nothing to echo: Docker fails the call if the driver returns fields it set.
     Ok(Json(wire::Empty {}))
