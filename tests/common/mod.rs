@@ -573,15 +573,6 @@ impl Lab {
     /// Kills the router's gobgpd with SIGKILL and starts it again (its log
     /// starts afresh); returns once its API answers.
     pub fn restart_router(&mut self) {
-        // Whatever bgplb left of its own is a leak: say so, then remove it.
-        let leaked = self.owned_links();
-        if !leaked.is_empty() {
-            eprintln!("lab {}: bgplb left links behind: {leaked:?}", self.n);
-            for link in leaked {
-                let _ = run("ip", &["link", "delete", &link]);
-            }
-        }
-
         if let Some(mut router) = self.router.take() {
             let _ = router.kill();
             let _ = router.wait();
