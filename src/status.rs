@@ -131,7 +131,7 @@ pub struct Status {
     pub announced: Vec<Announced>,
     /// bgplb's kernel routes: address and device.
     pub kernel_routes: Vec<(IpAddr, String)>,
-    /// Containers draining now.
+    /// Names of the containers draining now.
     pub drained: Vec<String>,
     /// Each BGP peer's session state as gobgpd reports it ("established", "active", ...).
     pub bgp_sessions: std::collections::BTreeMap<String, String>,

@@ -391,7 +391,13 @@ impl Controller {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
-            s.drained = self.drained.iter().cloned().collect();
+            s.drained = self
+                .last
+                .containers
+                .iter()
+                .filter(|c| self.drained.contains(&c.id))
+                .map(|c| c.name.clone())
+                .collect();
         });
     }
 
