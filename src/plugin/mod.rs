@@ -80,7 +80,30 @@ pub fn router(state: Arc<PluginState>) -> Router {
         .merge(ipam_routes())
         .fallback(unknown_call)
         .with_state(state)
+        .layer(axum::middleware::map_response(errors_as_json))
         .layer(axum::middleware::from_fn(trace_call))
+}
+
+/// Refusals made before a handler runs (a body too large, a method other than
+/// POST) come as plain text; Docker reads `{"Err": ...}`.
+async fn errors_as_json(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if is_json || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => parts
+            .status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string(),
+    };
+    (parts.status, Json(wire::ErrorBody { err: text })).into_response()
 }
 
 async fn trace_call(req: axum::extract::Request, next: axum::middleware::Next) -> Response {

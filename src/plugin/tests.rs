@@ -4,6 +4,11 @@ use axum::http::Request;
 use tower::ServiceExt;
 
 async fn call(path: &str, body: &'static str) -> (StatusCode, serde_json::Value) {
+    // dockerd sends no Content-Type header.
+    send(Request::post(path).body(Body::from(body)).unwrap()).await
+}
+
+async fn send(req: Request<Body>) -> (StatusCode, serde_json::Value) {
     let (connection, handle, _) = rtnetlink::new_connection().unwrap();
     tokio::spawn(connection);
     let (tx, _rx) = mpsc::channel(16);
@@ -14,8 +19,6 @@ async fn call(path: &str, body: &'static str) -> (StatusCode, serde_json::Value)
         global_scope: false,
         networks: tokio::sync::watch::channel(Vec::new()).1,
     });
-    // dockerd sends no Content-Type header.
-    let req = Request::post(path).body(Body::from(body)).unwrap();
     let resp = router(state).oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
@@ -93,4 +96,23 @@ async fn unknown_call_is_a_json_404() {
     let (status, body) = call("/NetworkDriver.SomethingNew", "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["Err"].is_string());
+}
+
+#[tokio::test]
+async fn refusals_before_any_handler_are_json_too() {
+    let huge = vec![b' '; 3 << 20];
+    let req = Request::post("/IpamDriver.RequestPool").body(Body::from(huge));
+    let (status, body) = send(req.unwrap()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["Err"].as_str().unwrap().contains("length limit"),
+        "{body}"
+    );
+
+    let req = Request::get("/Plugin.Activate")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(req).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["Err"].is_string(), "{body}");
 }
