@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -26,7 +27,8 @@ use crate::routes::Routes;
 
 /// Runs bgplb until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    claim_sockets(&config)?;
+    // Held until bgplb exits; the kernel releases them if it dies.
+    let _locks = claim_sockets(&config)?;
     let (driver, plugin_id) = identity(&config)?;
     tracing::info!(
         driver = ?driver,
@@ -186,31 +188,70 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     }
 }
 
-/// Refuses to start where another process answers on bgplb's sockets: taking
-/// them over would cut that process off from Docker (the plugin socket) or
-/// talk to its gobgpd (the API), and removing them on exit would break it.
-fn claim_sockets(config: &Config) -> anyhow::Result<()> {
+/// Where the locks on bgplb's sockets live.
+const LOCK_DIR: &str = "/run/lock/bgplb";
+
+/// Refuses to start where another process has bgplb's sockets: taking them
+/// over would cut that process off from Docker (the plugin socket) or talk to
+/// its gobgpd (the API), and removing them on exit would break it. A lock per
+/// socket settles two bgplbs started at the same moment; a connection attempt
+/// finds anybody else answering there.
+fn claim_sockets(config: &Config) -> anyhow::Result<Vec<Flock<std::fs::File>>> {
     use std::os::unix::net::UnixStream;
-    let plugin = &config.plugin_socket;
+    let (plugin, api) = (&config.plugin_socket, &config.gobgp_api);
+    let locks = vec![
+        lock_socket("PLUGIN_SOCKET", &plugin.display().to_string())?,
+        lock_socket("GOBGP_API", &api.to_string())?,
+    ];
     if UnixStream::connect(plugin).is_ok() {
         anyhow::bail!(
-            "PLUGIN_SOCKET {} is in use by another process (another bgplb?): \
-             stop it or give this one another PLUGIN_SOCKET",
+            "PLUGIN_SOCKET {} is in use by another process: \
+             stop it or give this bgplb another PLUGIN_SOCKET",
             plugin.display()
         );
     }
-    let api_in_use = match &config.gobgp_api {
+    let api_in_use = match api {
         crate::config::ApiAddress::Unix(path) => UnixStream::connect(path).is_ok(),
         crate::config::ApiAddress::Tcp(addr) => std::net::TcpStream::connect(addr).is_ok(),
     };
     if api_in_use {
         anyhow::bail!(
-            "GOBGP_API {} is in use by another process (another gobgpd?): \
-             give this bgplb a GOBGP_API of its own",
-            config.gobgp_api
+            "GOBGP_API {api} is in use by another process (another gobgpd?): \
+             give this bgplb a GOBGP_API of its own"
         );
     }
-    Ok(())
+    Ok(locks)
+}
+
+/// Takes the lock on one socket, or says which bgplb setting is taken.
+fn lock_socket(setting: &str, socket: &str) -> anyhow::Result<Flock<std::fs::File>> {
+    std::fs::create_dir_all(LOCK_DIR).with_context(|| format!("failed to create {LOCK_DIR}"))?;
+    let name: String = socket
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = std::path::Path::new(LOCK_DIR).join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => anyhow::bail!(
+            "{setting} {socket} is in use by another bgplb: \
+             stop it or give this one another {setting}"
+        ),
+        Err((_, errno)) => Err(anyhow::Error::from(errno))
+            .with_context(|| format!("failed to lock {}", path.display())),
+    }
 }
 
 /// bgplb's driver name if known now, or the managed plugin id to look it up by.

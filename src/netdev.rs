@@ -4,7 +4,7 @@
 //! gone both succeed, so the controller and the plugin handlers can repeat them.
 
 use futures::TryStreamExt;
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlag, LinkMessage};
 use rtnetlink::Handle;
 
 /// Prefix of the bridges bgplb creates; the rest of the name is the network id.
@@ -111,6 +111,10 @@ pub struct Link {
     pub name: String,
     /// The link's alias (`ip link set X alias ...`): bgplb's owner mark.
     pub alias: Option<String>,
+    /// Administratively up (`ip link set X up`).
+    pub up: bool,
+    /// The index of the bridge it is a port of, if any.
+    pub controller: Option<u32>,
 }
 
 /// Bridges and veths, through rtnetlink. Every link it makes carries an alias
@@ -289,10 +293,12 @@ impl NetDevices {
 fn to_link(msg: &LinkMessage) -> Option<Link> {
     let mut name = None;
     let mut alias = None;
+    let mut controller = None;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
             LinkAttribute::IfAlias(a) => alias = Some(a.clone()),
+            LinkAttribute::Controller(index) => controller = Some(*index),
             _ => {}
         }
     }
@@ -300,6 +306,8 @@ fn to_link(msg: &LinkMessage) -> Option<Link> {
         index: msg.header.index,
         name: name?,
         alias,
+        up: msg.header.flags.contains(&LinkFlag::Up),
+        controller,
     })
 }
 

@@ -25,7 +25,7 @@ pub enum Error {
         #[source]
         source: Box<rtnetlink::Error>,
     },
-    #[error("a route to {0} that bgplb did not make is in the way; bgplb leaves it alone")]
+    #[error("a route to {0} that bgplb did not make is in the way (`ip route show {0}`: another route protocol, or an earlier ROUTE_PROTOCOL of bgplb's); bgplb leaves it alone")]
     Conflict(IpAddr),
 }
 

@@ -157,3 +157,84 @@ fn container_whose_veth_is_deleted_is_withdrawn_until_it_restarts() {
         "the restarted container has its address"
     );
 }
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn bridge_set_down_comes_back_up_and_a_veth_set_down_is_withdrawn() {
+    let mut lab = Lab::new(14);
+    let vip = vip(14);
+    lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    let c = lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+    let is_up = |link: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{link}/flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .is_some_and(|flags| flags & 1 == 1)
+    };
+
+    run_ok("ip", &["link", "set", &net.bridge, "down"]);
+    lab.wait_until("bgplb sets the bridge up again", WAIT, || {
+        is_up(&net.bridge)
+    });
+    lab.wait_until(
+        &format!("{vip}/32 is announced with the bridge up"),
+        WAIT,
+        || lab.announced(vip) && lab.has_kernel_route(vip, &net.bridge),
+    );
+
+    let veth = veth_of(&lab, &c);
+    run_ok("ip", &["link", "set", &veth, "down"]);
+    lab.wait_until(
+        &format!("{vip}/32 is withdrawn with the veth down"),
+        WAIT,
+        || lab.withdrawn(vip),
+    );
+    run_ok("ip", &["link", "set", &veth, "up"]);
+    lab.wait_until(
+        &format!("{vip}/32 is announced with the veth up"),
+        WAIT,
+        || lab.announced(vip),
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
+fn drain_stands_through_a_disconnect_and_reconnect() {
+    let mut lab = Lab::new(15);
+    let vip = vip(15);
+    lab.start_bgplb(&[("SIGUSR2_HANDLER", "true"), ("DRAIN_DELAY", "4")]);
+    let net = lab
+        .create_network("web", &subnet(vip))
+        .expect("docker network create");
+    let c = lab.run_container("web", &net, Health::Checked);
+    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+        lab.announced(vip)
+    });
+
+    common::docker_ok(&["kill", "--signal", "SIGUSR2", &c]);
+    lab.wait_until(&format!("{vip}/32 is withdrawn on SIGUSR2"), WAIT, || {
+        lab.withdrawn(vip)
+    });
+    common::docker_ok(&["network", "disconnect", &net.name, &c]);
+    common::docker_ok(&["network", "connect", &net.name, &c]);
+    // Until the delay is over the container runs, and must stay withdrawn.
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        assert!(
+            lab.withdrawn(vip),
+            "re-announced while draining\n{}",
+            lab.report()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.wait_until("the drained container got SIGTERM and exited", WAIT, || {
+        lab.status(&c) == "exited"
+    });
+    assert!(lab.withdrawn(vip), "{}", lab.report());
+}

@@ -131,8 +131,13 @@ pub async fn watch_sessions(
             msg = stream.message() => msg,
             _ = &mut patience, if patient => {
                 patient = false;
-                if !established.values().any(|up| *up) {
-                    let states = status.borrow().bgp_sessions.clone();
+                let states = status.borrow().bgp_sessions.clone();
+                if states.is_empty() {
+                    tracing::warn!(
+                        peer = %config.peer.address,
+                        "bgp peer not configured yet: that waits for a complete pass (see /status last_error)"
+                    );
+                } else if !established.values().any(|up| *up) {
                     tracing::warn!(
                         peer = %config.peer.address,
                         sessions = ?states,
@@ -152,6 +157,10 @@ pub async fn watch_sessions(
             .conf
             .map(|c| c.neighbor_address)
             .unwrap_or(state.neighbor_address.clone());
+        // The end of gobgpd's initial list comes as a peer event without a peer.
+        if address.parse::<std::net::IpAddr>().is_err() {
+            continue;
+        }
         let session = api::peer_state::SessionState::try_from(state.session_state)
             .unwrap_or(api::peer_state::SessionState::Unknown);
         let up = session == api::peer_state::SessionState::Established;

@@ -71,7 +71,7 @@ pub fn desired(
     snapshot: &Snapshot,
     drained: &HashSet<String>,
     was: &Announcing,
-    missing: &HashSet<String>,
+    cut_off: &HashSet<String>,
     next_hops: NextHops,
 ) -> (Desired, HashMap<IpAddr, Owner>) {
     let mut d = Desired::default();
@@ -91,7 +91,7 @@ pub fn desired(
                 continue;
             };
             // Without its veth the host cannot deliver to the container.
-            let announce = healthy && !missing.contains(endpoint_id);
+            let announce = healthy && !cut_off.contains(endpoint_id);
             let bridge = netdev::bridge_name(network_id);
             d.keep_links.insert(netdev::veth_names(endpoint_id).0);
             for vip in &network.vips {
@@ -113,16 +113,27 @@ pub fn desired(
     (d, owners)
 }
 
-/// Endpoints of running containers whose veth (host end) is not among
-/// `links`: deleted by hand, say. Docker does not notice; the container runs
-/// on, cut off, until it restarts or is reconnected.
-pub fn missing_veths(snapshot: &Snapshot, links: &HashSet<&str>) -> HashSet<String> {
+/// Endpoints of running containers that the host cannot deliver to: their
+/// veth (host end) is gone, down, or not a port of their network's bridge, or
+/// that bridge is gone or down. Made by hand, say: Docker does not notice,
+/// and the container runs on, cut off, until it restarts or is reconnected.
+pub fn undeliverable(snapshot: &Snapshot, links: &[netdev::Link]) -> HashSet<String> {
+    let by_name: HashMap<&str, &netdev::Link> =
+        links.iter().map(|l| (l.name.as_str(), l)).collect();
+    let delivers = |network: &str, endpoint: &str| {
+        let bridge = by_name.get(netdev::bridge_name(network).as_str());
+        let veth = by_name.get(netdev::veth_names(endpoint).0.as_str());
+        match (bridge, veth) {
+            (Some(b), Some(v)) => b.up && v.up && v.controller == Some(b.index),
+            _ => false,
+        }
+    };
     snapshot
         .containers
         .iter()
         .filter(|c| c.running)
         .flat_map(|c| &c.endpoints)
-        .filter(|(_, endpoint)| !links.contains(netdev::veth_names(endpoint).0.as_str()))
+        .filter(|(network, endpoint)| !delivers(network, endpoint))
         .map(|(_, endpoint)| endpoint.clone())
         .collect()
 }
@@ -233,15 +244,36 @@ mod tests {
         assert!(d.bridges.contains("bgplb-012345678"));
     }
 
+    fn link(index: u32, name: &str, up: bool, controller: Option<u32>) -> netdev::Link {
+        netdev::Link {
+            index,
+            name: name.into(),
+            alias: None,
+            up,
+            controller,
+        }
+    }
+
     #[test]
-    fn container_whose_veth_is_missing_is_routed_but_not_announced() {
+    fn container_the_host_cannot_deliver_to_is_routed_but_not_announced() {
         let s = snapshot(vec![container("1", true, Health::Healthy)]);
-        let missing = missing_veths(&s, &HashSet::from(["bgplb-012345678"]));
-        assert_eq!(missing, HashSet::from(["ep1".to_string()]));
-        let (d, _) = desired(&s, &HashSet::new(), &Announcing::new(), &missing, hops());
-        assert!(d.routes.contains_key(&vip()));
-        assert!(d.announce.is_empty());
-        assert!(missing_veths(&s, &HashSet::from(["vblep1"])).is_empty());
+        let bridge = |up| link(7, "bgplb-012345678", up, None);
+        let veth = |up, on| link(8, "vblep1", up, on);
+        assert!(undeliverable(&s, &[bridge(true), veth(true, Some(7))]).is_empty());
+        for links in [
+            vec![bridge(true)],
+            vec![veth(true, Some(7))],
+            vec![bridge(false), veth(true, Some(7))],
+            vec![bridge(true), veth(false, Some(7))],
+            vec![bridge(true), veth(true, None)],
+            vec![bridge(true), veth(true, Some(9))],
+        ] {
+            let missing = undeliverable(&s, &links);
+            assert_eq!(missing, HashSet::from(["ep1".to_string()]), "{links:?}");
+            let (d, _) = desired(&s, &HashSet::new(), &Announcing::new(), &missing, hops());
+            assert!(d.routes.contains_key(&vip()));
+            assert!(d.announce.is_empty());
+        }
     }
 
     #[test]

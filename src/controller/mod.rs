@@ -44,6 +44,10 @@ const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 /// How long after a network attachment changes a pass looks once more.
 const SETTLE_DELAY: Duration = Duration::from_secs(1);
 
+/// How long past its delay a drain read back after a restart still ends in
+/// SIGTERM: long enough for a restart of bgplb, short of its never having run.
+const DRAIN_OVERDUE: Duration = Duration::from_secs(30);
+
 /// How far back Docker's event history is searched for drains after a restart.
 const DRAIN_MEMORY: Duration = Duration::from_secs(3600);
 
@@ -141,17 +145,19 @@ pub struct Controller {
     tx: mpsc::Sender<Msg>,
     drivers: HashSet<String>,
     created: HashSet<String>,
-    drained: HashSet<String>,
+    /// Draining containers, with the start time of the run that was drained
+    /// (unknown for a drain read back from Docker's history until a pass sees it).
+    drained: HashMap<String, Option<String>>,
     /// Containers announced in the last pass (see [`desired::should_announce`]).
     announcing: desired::Announcing,
     last: Snapshot,
     /// Who owned each address in the last pass, to name it when it is withdrawn.
     last_owners: HashMap<IpAddr, Owner>,
     speaker_started: bool,
-    /// Endpoints whose veth was missing in the last pass, and those already
-    /// reported (a veth goes a moment before Docker reports its container stopped).
-    missing_veths: HashSet<String>,
-    reported_missing: HashSet<String>,
+    /// Endpoints the host could not deliver to in the last pass, and those
+    /// already reported.
+    cut_off: HashSet<String>,
+    reported_cut_off: HashSet<String>,
     /// This bgplb's links that Docker lists under another driver, already reported.
     reported_foreign: HashSet<String>,
 }
@@ -166,13 +172,13 @@ impl Controller {
             tx,
             drivers,
             created: HashSet::new(),
-            drained: HashSet::new(),
+            drained: HashMap::new(),
             announcing: desired::Announcing::new(),
             last: Snapshot::default(),
             last_owners: HashMap::new(),
             speaker_started: false,
-            missing_veths: HashSet::new(),
-            reported_missing: HashSet::new(),
+            cut_off: HashSet::new(),
+            reported_cut_off: HashSet::new(),
             reported_foreign: HashSet::new(),
         }
     }
@@ -272,10 +278,10 @@ impl Controller {
                 self.start_drain(&event.id);
                 Some("container drained")
             }
-            ("container", "start" | "restart") => {
-                // A restarted container is serving again.
+            ("container", "start" | "restart" | "die" | "destroy") => {
+                // A drain ends with the run it drained; a restarted container serves again.
                 self.drained.remove(&event.id);
-                Some("container started")
+                Some("container event")
             }
             // Docker may report the attachment before it lists the endpoint.
             ("network", "connect" | "disconnect") => {
@@ -309,9 +315,11 @@ impl Controller {
         let Some(c) = self.last.containers.iter().find(|c| c.id == id) else {
             return;
         };
-        if !self.drained.insert(id.to_string()) {
+        if self.drained.contains_key(id) {
             return;
         }
+        self.drained
+            .insert(id.to_string(), Some(c.started_at.clone()));
         tracing::info!(container = %c.name, delay_s = drain.delay.as_secs(), "drain started");
         self.drain_timer(id, drain.delay);
     }
@@ -345,8 +353,14 @@ impl Controller {
             .as_secs() as i64;
         for (id, at) in drains_in(&events) {
             let elapsed = Duration::from_secs(now.saturating_sub(at).max(0) as u64);
+            self.drained.insert(id.clone(), None);
+            // Long overdue: the earlier bgplb sent SIGTERM already, or was not
+            // draining then (SIGUSR2_HANDLER off). Stay withdrawn, stop nothing.
+            if elapsed > drain.delay + DRAIN_OVERDUE {
+                tracing::debug!(container = %id, "past drain read back; its delay is long over");
+                continue;
+            }
             tracing::debug!(container = %id, "drain read back from docker events");
-            self.drained.insert(id.clone());
             self.drain_timer(&id, drain.delay.saturating_sub(elapsed));
         }
     }
@@ -363,7 +377,7 @@ impl Controller {
         else {
             return;
         };
-        if !self.drained.contains(id) {
+        if !self.drained.contains_key(id) {
             return;
         }
         if drain.action != DrainAction::Stop {
@@ -395,7 +409,7 @@ impl Controller {
                 .last
                 .containers
                 .iter()
-                .filter(|c| self.drained.contains(&c.id))
+                .filter(|c| self.drained.contains_key(&c.id))
                 .map(|c| c.name.clone())
                 .collect();
         });
@@ -418,11 +432,19 @@ impl Controller {
         };
         let links = self.parts.netdev.links().await?;
         let foreign = self.foreign_links(&snapshot, &links);
-        let actual = self.observe_kernel(&links, &foreign, paths).await?;
+        let mut actual = self.observe_kernel(&links, &foreign, paths).await?;
 
-        let names: HashSet<&str> = links.iter().map(|l| l.name.as_str()).collect();
-        let missing = self.missing_veths(&snapshot, &names);
-        let (desired, owners) = self.desire(&snapshot, &missing);
+        let cut_off = self.undeliverable(&snapshot, &links);
+        let (desired, owners) = self.desire(&snapshot, &cut_off);
+        // A bridge of a network set down counts as missing: ensuring it sets it up.
+        let down: HashSet<&str> = links
+            .iter()
+            .filter(|l| !l.up)
+            .map(|l| l.name.as_str())
+            .collect();
+        actual
+            .links
+            .retain(|l| !(desired.bridges.contains(l) && down.contains(l.as_str())));
         let actions = plan::plan(&desired, &actual);
         tracing::debug!(
             networks = snapshot.networks.len(),
@@ -481,8 +503,15 @@ impl Controller {
         {
             self.drivers.insert(n.driver.clone());
         }
-        self.drained
-            .retain(|id| snapshot.containers.iter().any(|c| &c.id == id && c.running));
+        // A drain stands while its run of the container does, also while the
+        // container is on no network of bgplb's (disconnected for a moment).
+        self.drained.retain(|id, run| {
+            let Some(c) = snapshot.containers.iter().find(|c| &c.id == id) else {
+                return true;
+            };
+            let run = run.get_or_insert_with(|| c.started_at.clone());
+            c.running && *run == c.started_at
+        });
         Ok(snapshot)
     }
 
@@ -543,11 +572,13 @@ impl Controller {
         foreign
     }
 
-    /// Endpoints whose veth is gone; reported once it has been gone for two passes.
-    fn missing_veths(&mut self, snapshot: &Snapshot, links: &HashSet<&str>) -> HashSet<String> {
-        let missing = desired::missing_veths(snapshot, links);
-        for endpoint in missing.intersection(&self.missing_veths) {
-            if self.reported_missing.insert(endpoint.clone()) {
+    /// Endpoints the host cannot deliver to; each reported once it has been
+    /// so for two passes (a veth goes a moment before Docker reports its
+    /// container stopped).
+    fn undeliverable(&mut self, snapshot: &Snapshot, links: &[netdev::Link]) -> HashSet<String> {
+        let cut_off = desired::undeliverable(snapshot, links);
+        for endpoint in cut_off.intersection(&self.cut_off) {
+            if self.reported_cut_off.insert(endpoint.clone()) {
                 let container = snapshot
                     .containers
                     .iter()
@@ -557,13 +588,13 @@ impl Controller {
                 tracing::warn!(
                     container = %container,
                     veth = %netdev::veth_names(endpoint).0,
-                    "container's veth is gone; not announced until it restarts or reconnects"
+                    "container's veth is gone, down or off its bridge; not announced until it restarts or reconnects"
                 );
             }
         }
-        self.reported_missing.retain(|e| missing.contains(e));
-        self.missing_veths = missing.clone();
-        missing
+        self.reported_cut_off.retain(|e| cut_off.contains(e));
+        self.cut_off = cut_off.clone();
+        cut_off
     }
 
     /// What should be in place, and who owns each address. Links the plugin
@@ -572,16 +603,17 @@ impl Controller {
     fn desire(
         &mut self,
         snapshot: &Snapshot,
-        missing: &HashSet<String>,
+        cut_off: &HashSet<String>,
     ) -> (plan::Desired, HashMap<IpAddr, Owner>) {
+        let drained: HashSet<String> = self.drained.keys().cloned().collect();
         let (mut desired, owners) = desired::desired(
             snapshot,
-            &self.drained,
+            &drained,
             &self.announcing,
-            missing,
+            cut_off,
             self.config.next_hops,
         );
-        self.announcing = desired::announcing(snapshot, &self.drained, &self.announcing);
+        self.announcing = desired::announcing(snapshot, &drained, &self.announcing);
         let (created, deleted) = self.parts.fresh.current();
         desired.keep_links.extend(created);
         for bridge in &deleted {
