@@ -58,23 +58,6 @@ fn prefix(vip: Ipv4Addr) -> String {
     format!("{vip}/32")
 }
 
-/// Network and container for one VIP; waits until it is announced and routed.
-fn serve(lab: &mut Lab, name: &str, vip: Ipv4Addr, health: Health) -> (Network, String) {
-    let net = lab
-        .create_network(name, &subnet(vip))
-        .unwrap_or_else(|e| panic!("docker network create {name}: {e}"));
-    let c = lab.run_container(name, &net, health);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
-    lab.wait_until(
-        &format!("kernel route {vip} dev {} proto 201", net.bridge),
-        WAIT,
-        || lab.has_kernel_route(vip, &net.bridge),
-    );
-    (net, c)
-}
-
 /// Routes of bgplb's protocol to `vips`, as (prefix, device).
 fn kernel_routes_to(vips: &[Ipv4Addr]) -> BTreeSet<(String, String)> {
     let wanted: BTreeSet<String> = vips.iter().map(|v| prefix(*v)).collect();
@@ -192,8 +175,8 @@ fn sigkilled_bgplb_announces_again_soon_after_start_and_never_touches_kernel_rou
     // Without graceful restart the router drops the routes with the
     // session, so their return shows that the new bgplb announced them.
     lab.start_bgplb(&[("GRACEFUL_RESTART", "false")]);
-    let (net_a, _) = serve(&mut lab, "a", a, Health::Checked);
-    let (net_b, _) = serve(&mut lab, "b", b, Health::None);
+    let (net_a, _) = lab.serve("a", a, Health::Checked);
+    let (net_b, _) = lab.serve("b", b, Health::None);
     let expected: BTreeSet<(String, String)> = [
         (prefix(a), net_a.bridge.clone()),
         (prefix(b), net_b.bridge.clone()),
@@ -254,7 +237,7 @@ fn graceful_restart_keeps_the_route_at_the_router_while_bgplb_restarts() {
     let mut lab = Lab::new(21);
     let a = vip(21);
     lab.start_bgplb(&[]); // GRACEFUL_RESTART defaults to true
-    let (net, _) = serve(&mut lab, "web", a, Health::Checked);
+    let (net, _) = lab.serve("web", a, Health::Checked);
     lab.wait_until("the route is fresh at the router", WAIT, || {
         router_paths(&lab.netns(), &prefix(a)) == Ok(vec![false])
     });
@@ -315,8 +298,8 @@ fn sigkilled_gobgpd_is_replaced_and_every_route_announced_again() {
     let (a, b) = (vip(22), extra(164));
     // Without graceful restart the router forgets the routes with the session.
     lab.start_bgplb(&[("GRACEFUL_RESTART", "false")]);
-    serve(&mut lab, "a", a, Health::Checked);
-    serve(&mut lab, "b", b, Health::None);
+    lab.serve("a", a, Health::Checked);
+    lab.serve("b", b, Health::None);
 
     let bgplb = lab.bgplb_pid();
     let old = lab.bgplb_gobgpd_pids();
@@ -355,7 +338,7 @@ fn restarted_router_gets_the_routes_again_within_seconds() {
     let mut lab = Lab::new(23);
     let a = vip(23);
     lab.start_bgplb(&[]);
-    let (net, _) = serve(&mut lab, "web", a, Health::Checked);
+    let (net, _) = lab.serve("web", a, Health::Checked);
 
     let started = Instant::now();
     lab.restart_router();
@@ -520,7 +503,7 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
     let a = vip(26);
     let resync = Duration::from_secs(2);
     lab.start_bgplb(&[("RESYNC_INTERVAL", "2")]);
-    let (net, c) = serve(&mut lab, "web", a, Health::Checked);
+    let (net, c) = lab.serve("web", a, Health::Checked);
 
     // Someone else's: the same prefix with another protocol (and metric, as
     // the kernel needs to hold both), and another prefix on bgplb's bridge.
@@ -631,9 +614,9 @@ fn network_and_container_removed_while_bgplb_was_down_are_cleaned_up_on_start() 
     let mut lab = Lab::new(27);
     let (gone_net_vip, gone_ctr_vip, kept_vip) = (vip(27), extra(167), extra(168));
     lab.start_bgplb(&[]);
-    let (net_gone, c_gone_net) = serve(&mut lab, "gone-net", gone_net_vip, Health::Checked);
-    let (net_ctr, c_gone) = serve(&mut lab, "gone-ctr", gone_ctr_vip, Health::None);
-    let (net_kept, _) = serve(&mut lab, "kept", kept_vip, Health::Checked);
+    let (net_gone, c_gone_net) = lab.serve("gone-net", gone_net_vip, Health::Checked);
+    let (net_ctr, c_gone) = lab.serve("gone-ctr", gone_ctr_vip, Health::None);
+    let (net_kept, _) = lab.serve("kept", kept_vip, Health::Checked);
     let veths: Vec<String> = links_owned_by(&lab)
         .into_iter()
         .filter(|l| l.starts_with("vbl"))
@@ -772,7 +755,7 @@ fn network_and_container_removed_while_bgplb_was_down_are_cleaned_up_on_start() 
 fn after_a_storm_router_and_kernel_hold_exactly_what_docker_says() {
     let mut lab = Lab::new(28);
     lab.start_bgplb(&[]);
-    let (flap_net, flapper) = serve(&mut lab, "flap", vip(28), Health::Checked);
+    let (flap_net, flapper) = lab.serve("flap", vip(28), Health::Checked);
 
     // 20 networks (one /32 each), then a burst of 20 containers, 15 of which
     // are removed again at once, some while still starting.
@@ -961,7 +944,7 @@ fn drain_in_progress_survives_a_bgplb_restart() {
     let mut lab = Lab::new(29);
     let a = vip(29);
     lab.start_bgplb(&[("SIGUSR2_HANDLER", "true"), ("DRAIN_DELAY", "8")]);
-    let (_, c) = serve(&mut lab, "a", a, Health::Checked);
+    let (_, c) = lab.serve("a", a, Health::Checked);
 
     docker_ok(&["kill", "--signal", "SIGUSR2", &c]);
     lab.wait_until("the drained route is withdrawn", FEW_SECONDS, || {

@@ -38,13 +38,7 @@ fn second_bgplb_on_the_same_sockets_is_refused_and_the_first_keeps_serving() {
     let mut lab = Lab::new(11);
     let vip = vip(11);
     lab.start_bgplb(&[]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, _) = lab.serve("web", vip, Health::Checked);
 
     // The same PLUGIN_SOCKET (with a GOBGP_API of its own), then the same GOBGP_API.
     let other_api = format!("unix://{}/other/gobgp.sock", lab.dir().display());
@@ -84,13 +78,7 @@ fn wrong_driver_name_leaves_running_containers_connected() {
     let mut lab = Lab::new(12);
     let vip = vip(12);
     lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
     let veth = veth_of(&lab, &c);
     assert!(link_exists(&veth), "the container's veth {veth} exists");
 
@@ -126,13 +114,7 @@ fn container_whose_veth_is_deleted_is_withdrawn_until_it_restarts() {
     let mut lab = Lab::new(13);
     let vip = vip(13);
     lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (_, c) = lab.serve("web", vip, Health::Checked);
 
     // Deleting one end of a veth deletes both: the container is cut off.
     run_ok("ip", &["link", "delete", &veth_of(&lab, &c)]);
@@ -164,13 +146,7 @@ fn bridge_set_down_comes_back_up_and_a_veth_set_down_is_withdrawn() {
     let mut lab = Lab::new(14);
     let vip = vip(14);
     lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
     let is_up = |link: &str| {
         std::fs::read_to_string(format!("/sys/class/net/{link}/flags"))
             .ok()
@@ -209,13 +185,7 @@ fn drain_stands_through_a_disconnect_and_reconnect() {
     let mut lab = Lab::new(15);
     let vip = vip(15);
     lab.start_bgplb(&[("SIGUSR2_HANDLER", "true"), ("DRAIN_DELAY", "4")]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
 
     common::docker_ok(&["kill", "--signal", "SIGUSR2", &c]);
     lab.wait_until(&format!("{vip}/32 is withdrawn on SIGUSR2"), WAIT, || {

@@ -494,6 +494,24 @@ impl Lab {
         (status, fs::read_to_string(&err_path).unwrap_or_default())
     }
 
+    /// A network with the address `vip` and a container on it; waits until
+    /// the address is announced and routed.
+    pub fn serve(&mut self, name: &str, vip: Ipv4Addr, health: Health) -> (Network, String) {
+        let net = self
+            .create_network(name, &format!("{vip}/32"))
+            .unwrap_or_else(|e| panic!("docker network create {name}: {e}"));
+        let c = self.run_container(name, &net, health);
+        self.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
+            self.announced(vip)
+        });
+        self.wait_until(
+            &format!("kernel route {vip} dev {} proto 201", net.bridge),
+            WAIT,
+            || self.has_kernel_route(vip, &net.bridge),
+        );
+        (net, c)
+    }
+
     /// Links whose alias marks them as this lab's bgplb's.
     pub fn owned_links(&self) -> Vec<String> {
         let owner = format!("bgplb {}", self.plugin_socket().display());
