@@ -241,25 +241,30 @@ impl NetDevices {
                 source: Box::new(source),
             })?;
         }
+        self.attach(&host, bridge_index).await?;
+        tracing::debug!(veth = %host, peer = %peer, bridge, "veth ready");
+        Ok(peer)
+    }
+
+    /// Makes an existing link an up port of the bridge with index `bridge`.
+    pub async fn attach(&self, name: &str, bridge: u32) -> Result<(), Error> {
         let index = self
-            .index_of(&host)
+            .index_of(name)
             .await?
-            .ok_or_else(|| Error::Missing(host.clone()))?;
+            .ok_or_else(|| Error::Missing(name.into()))?;
         self.handle
             .link()
             .set(index)
-            .controller(bridge_index)
+            .controller(bridge)
             .execute()
             .await
             .map_err(|source| Error::Netlink {
                 action: "attach",
-                name: host.clone(),
+                name: name.into(),
                 source: Box::new(source),
             })?;
-        self.mark_owned(&host, index).await?;
-        self.set_up(&host, index).await?;
-        tracing::debug!(veth = %host, peer = %peer, bridge, "veth ready");
-        Ok(peer)
+        self.mark_owned(name, index).await?;
+        self.set_up(name, index).await
     }
 
     /// Deletes a link by name; a link that is already gone is success.

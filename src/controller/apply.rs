@@ -100,6 +100,22 @@ impl Controller {
                 let o = owner(dst);
                 tracing::info!(vip = %dst, next_hop = %next_hop, network = %o.network, container = %o.container, "route announced");
             }
+            Action::AttachPort { link, bridge } => {
+                let bridge_index = match links.get(bridge) {
+                    Some(&i) => i,
+                    None => p
+                        .netdev
+                        .index_of(bridge)
+                        .await
+                        .map_err(|e| chain(&e))?
+                        .ok_or(format!("link {bridge} does not exist"))?,
+                };
+                p.netdev
+                    .attach(link, bridge_index)
+                    .await
+                    .map_err(|e| chain(&e))?;
+                tracing::info!(link = %link, bridge = %bridge, "veth put back on its bridge");
+            }
             Action::DeleteLink(name) => {
                 p.netdev.delete(name).await.map_err(|e| chain(&e))?;
                 tracing::info!(link = %name, "stale link removed");

@@ -93,7 +93,9 @@ pub fn desired(
             // Without its veth the host cannot deliver to the container.
             let announce = healthy && !cut_off.contains(endpoint_id);
             let bridge = netdev::bridge_name(network_id);
-            d.keep_links.insert(netdev::veth_names(endpoint_id).0);
+            let veth = netdev::veth_names(endpoint_id).0;
+            d.keep_links.insert(veth.clone());
+            d.ports.insert(veth, bridge.clone());
             for vip in &network.vips {
                 d.routes.entry(*vip).or_insert_with(|| bridge.clone());
                 let owner = Owner {

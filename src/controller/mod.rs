@@ -41,6 +41,19 @@ use plan::Actual;
 /// Linux; the names too, in case a daemon ever reports them.
 const SIGUSR2: [&str; 3] = ["12", "SIGUSR2", "USR2"];
 
+/// Every veth host end, with the bridge it is an up port of.
+fn ports(links: &[netdev::Link]) -> BTreeMap<String, Option<String>> {
+    let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
+    links
+        .iter()
+        .filter(|l| l.name.starts_with(netdev::VETH_HOST_PREFIX) && netdev::is_ours(&l.name))
+        .map(|l| {
+            let bridge = l.controller.and_then(|i| names.get(&i)).filter(|_| l.up);
+            (l.name.clone(), bridge.map(|b| b.to_string()))
+        })
+        .collect()
+}
+
 /// How long after a network attachment changes a pass looks once more.
 const SETTLE_DELAY: Duration = Duration::from_secs(1);
 
@@ -463,6 +476,15 @@ impl Controller {
             announced: actual.paths.clone().unwrap_or_default(),
         };
         self.publish(&desired, &context.owners);
+        // What a repaired device delivers to is announced by the next pass.
+        if actions.iter().any(|a| {
+            matches!(
+                a,
+                plan::Action::EnsureBridge(_) | plan::Action::AttachPort { .. }
+            )
+        }) {
+            self.settle_later();
+        }
         let failed = self.apply(actions, &context).await;
         if failed > 0 {
             return Err(PassError::Actions(failed));
@@ -546,6 +568,7 @@ impl Controller {
                 .iter()
                 .filter_map(|r| Some((r.dst, owned.get(&r.oif)?.clone())))
                 .collect(),
+            ports: ports(links),
             paths,
         })
     }

@@ -13,6 +13,8 @@ pub struct Desired {
     pub bridges: BTreeSet<String>,
     /// Other links of bgplb's (veth host ends) that must be kept.
     pub keep_links: BTreeSet<String>,
+    /// Veth host ends of running containers → the bridge they must be an up port of.
+    pub ports: BTreeMap<String, String>,
     /// Host routes: address → bridge. Present while a container on it runs.
     pub routes: BTreeMap<IpAddr, String>,
     /// Announcements: address → next hop. Present while a container on it is
@@ -27,21 +29,39 @@ pub struct Actual {
     pub links: BTreeSet<String>,
     /// bgplb's host routes: (address, device name).
     pub routes: BTreeSet<(IpAddr, String)>,
+    /// Veth host ends that exist → the bridge they are an up port of, if any.
+    pub ports: BTreeMap<String, Option<String>>,
     /// Paths this speaker originates: address → next hop. `None` when the
     /// speaker could not be asked; then no BGP action is planned.
     pub paths: Option<BTreeMap<IpAddr, Option<IpAddr>>>,
 }
 
 /// One idempotent step. The declaration order is the order of application:
-/// bridges first; withdraw before removing a route, so that traffic still in
-/// flight is delivered; add a route before announcing it; links last.
+/// bridges first, then their ports; withdraw before removing a route, so that
+/// traffic still in flight is delivered; add a route before announcing it;
+/// links last.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Action {
     EnsureBridge(String),
+    /// Puts an existing veth back on its bridge and sets it up. A veth that
+    /// is gone cannot be made again: its other end was the container's.
+    AttachPort {
+        link: String,
+        bridge: String,
+    },
     Withdraw(IpAddr),
-    DeleteRoute { dst: IpAddr, dev: String },
-    AddRoute { dst: IpAddr, dev: String },
-    Announce { dst: IpAddr, next_hop: IpAddr },
+    DeleteRoute {
+        dst: IpAddr,
+        dev: String,
+    },
+    AddRoute {
+        dst: IpAddr,
+        dev: String,
+    },
+    Announce {
+        dst: IpAddr,
+        next_hop: IpAddr,
+    },
     DeleteLink(String),
 }
 
@@ -50,6 +70,7 @@ impl Action {
     pub fn kind(&self) -> &'static str {
         match self {
             Action::EnsureBridge(_) => "ensure_bridge",
+            Action::AttachPort { .. } => "attach_port",
             Action::Withdraw(_) => "withdraw",
             Action::DeleteRoute { .. } => "delete_route",
             Action::AddRoute { .. } => "add_route",
@@ -69,6 +90,19 @@ pub fn plan(desired: &Desired, actual: &Actual) -> Vec<Action> {
     for link in &actual.links {
         if !desired.bridges.contains(link) && !desired.keep_links.contains(link) {
             actions.push(Action::DeleteLink(link.clone()));
+        }
+    }
+
+    for (link, bridge) in &desired.ports {
+        if actual
+            .ports
+            .get(link)
+            .is_some_and(|on| on.as_ref() != Some(bridge))
+        {
+            actions.push(Action::AttachPort {
+                link: link.clone(),
+                bridge: bridge.clone(),
+            });
         }
     }
 

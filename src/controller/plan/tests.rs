@@ -13,6 +13,7 @@ fn desired_one(announce: bool) -> Desired {
     Desired {
         bridges: ["bgplb-a".to_string()].into(),
         keep_links: ["vbl1".to_string()].into(),
+        ports: [("vbl1".to_string(), "bgplb-a".to_string())].into(),
         routes: [(ip(10), "bgplb-a".to_string())].into(),
         announce: if announce {
             [(ip(10), hop())].into()
@@ -26,6 +27,11 @@ fn actual_matching(d: &Desired) -> Actual {
     Actual {
         links: d.bridges.iter().chain(&d.keep_links).cloned().collect(),
         routes: d.routes.iter().map(|(a, b)| (*a, b.clone())).collect(),
+        ports: d
+            .ports
+            .iter()
+            .map(|(l, b)| (l.clone(), Some(b.clone())))
+            .collect(),
         paths: Some(d.announce.iter().map(|(a, n)| (*a, Some(*n))).collect()),
     }
 }
@@ -47,6 +53,7 @@ fn table_of_cases() {
             Actual {
                 links: healthy.bridges.clone(),
                 routes: BTreeSet::new(),
+                ports: BTreeMap::new(),
                 paths: Some(BTreeMap::new()),
             },
             vec![
@@ -120,10 +127,15 @@ fn table_of_cases() {
             Actual {
                 links: ["vbl1".to_string()].into(),
                 routes: BTreeSet::new(),
+                ports: [("vbl1".to_string(), None)].into(),
                 paths: Some(BTreeMap::new()),
             },
             vec![
                 Action::EnsureBridge("bgplb-a".into()),
+                Action::AttachPort {
+                    link: "vbl1".into(),
+                    bridge: "bgplb-a".into(),
+                },
                 Action::AddRoute {
                     dst: ip(10),
                     dev: "bgplb-a".into(),
@@ -165,8 +177,12 @@ fn apply(actions: &[Action], mut actual: Actual) -> Actual {
             Action::EnsureBridge(b) => {
                 actual.links.insert(b.clone());
             }
+            Action::AttachPort { link, bridge } => {
+                actual.ports.insert(link.clone(), Some(bridge.clone()));
+            }
             Action::DeleteLink(l) => {
                 actual.links.remove(l);
+                actual.ports.remove(l);
                 actual.routes.retain(|(_, dev)| dev != l);
             }
             Action::DeleteRoute { dst, dev } => {
@@ -215,6 +231,9 @@ fn arb_desired() -> impl Strategy<Value = Desired> {
             if devs.is_empty() {
                 return d;
             }
+            for (i, link) in d.keep_links.iter().enumerate() {
+                d.ports.insert(link.clone(), devs[i % devs.len()].clone());
+            }
             for (i, (healthy, nh)) in vips {
                 d.routes
                     .insert(ip(i), devs[i as usize % devs.len()].clone());
@@ -234,9 +253,12 @@ fn arb_actual() -> impl Strategy<Value = Actual> {
         proptest::option::of(1u8..3),
         0..6,
     ));
-    (links, routes, paths).prop_map(|(links, routes, paths)| Actual {
+    let ports =
+        proptest::collection::btree_map(names("vbl"), proptest::option::of(names("bgplb-")), 0..4);
+    (links, routes, ports, paths).prop_map(|(links, routes, ports, paths)| Actual {
         links,
         routes: routes.into_iter().map(|(i, dev)| (ip(i), dev)).collect(),
+        ports,
         paths: paths.map(|p| {
             p.into_iter()
                 .map(|(i, nh)| (ip(i), nh.map(|n| IpAddr::from([198, 51, 100, n]))))
@@ -256,6 +278,9 @@ proptest! {
         let want_routes: BTreeSet<(IpAddr, String)> =
             desired.routes.iter().map(|(a, d)| (*a, d.clone())).collect();
         prop_assert_eq!(&after.routes, &want_routes);
+        for (link, bridge) in desired.ports.iter().filter(|(l, _)| actual.ports.contains_key(*l)) {
+            prop_assert_eq!(after.ports.get(link), Some(&Some(bridge.clone())));
+        }
         if actual.paths.is_some() {
             let want_paths: BTreeMap<IpAddr, Option<IpAddr>> =
                 desired.announce.iter().map(|(a, n)| (*a, Some(*n))).collect();
