@@ -142,7 +142,7 @@ fn container_whose_veth_is_deleted_is_withdrawn_until_it_restarts() {
 
 #[test]
 #[ignore = "end-to-end: needs root, dockerd and gobgpd; run deploy/lab/test.sh"]
-fn bridge_set_down_and_veth_taken_off_it_are_put_back() {
+fn bridge_set_down_or_deleted_and_veth_taken_off_it_are_put_back() {
     let mut lab = Lab::new(14);
     let vip = vip(14);
     lab.start_bgplb(&[("RESYNC_INTERVAL", "1")]);
@@ -179,6 +179,18 @@ fn bridge_set_down_and_veth_taken_off_it_are_put_back() {
         || lab.announced(vip),
     );
     assert!(has_address(&c, vip), "the container kept its address");
+
+    // A bridge deleted by hand is made again, with the veth on it.
+    run_ok("ip", &["link", "delete", &net.bridge]);
+    lab.wait_until("the bridge is back, with the veth on it", WAIT, || {
+        std::fs::read_link(format!("/sys/class/net/{veth}/master"))
+            .is_ok_and(|m| m.ends_with(&net.bridge))
+    });
+    lab.wait_until(
+        &format!("{vip}/32 is announced and routed through the new bridge"),
+        WAIT,
+        || lab.announced(vip) && lab.has_kernel_route(vip, &net.bridge),
+    );
 }
 
 #[test]
