@@ -476,18 +476,20 @@ impl Controller {
             announced: actual.paths.clone().unwrap_or_default(),
         };
         self.publish(&desired, &context.owners);
-        // What a repaired device delivers to is announced by the next pass.
-        if actions.iter().any(|a| {
+        let repairs = actions.iter().any(|a| {
             matches!(
                 a,
                 plan::Action::EnsureBridge(_) | plan::Action::AttachPort { .. }
             )
-        }) {
-            self.settle_later();
-        }
+        });
         let failed = self.apply(actions, &context).await;
         if failed > 0 {
             return Err(PassError::Actions(failed));
+        }
+        // What a repaired device delivers to is announced by the next pass;
+        // a failed repair waits for the backoff instead.
+        if repairs {
+            self.settle_later();
         }
         match speaker_error {
             Some(e) => Err(PassError::Speaker(e)),
