@@ -55,13 +55,7 @@ fn failing_health_check_withdraws_and_recovery_announces_again() {
     let mut lab = Lab::new(2);
     let vip = vip(2);
     lab.start_bgplb(&[]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
 
     lab.make_unhealthy(&c);
     lab.wait_until(
@@ -94,13 +88,7 @@ fn sigusr2_drains_then_container_gets_sigterm() {
     let mut lab = Lab::new(3);
     let vip = vip(3);
     lab.start_bgplb(&[("SIGUSR2_HANDLER", "true"), ("DRAIN_DELAY", "3")]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
 
     let signalled = Instant::now();
     docker_ok(&["kill", "--signal", "SIGUSR2", &c]);
@@ -180,13 +168,7 @@ fn rm_force_withdraws_and_removes_kernel_route() {
     let mut lab = Lab::new(5);
     let vip = vip(5);
     lab.start_bgplb(&[]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
     lab.wait_until("the kernel route exists", WAIT, || {
         lab.has_kernel_route(vip, &net.bridge)
     });
@@ -287,13 +269,7 @@ fn killed_bgplb_heals_after_restart() {
     let mut lab = Lab::new(8);
     let vip = vip(8);
     lab.start_bgplb(&[]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (net, c) = lab.serve("web", vip, Health::Checked);
 
     // While bgplb is down the container turns unhealthy; the new bgplb
     // learns that from observation, not from an event it never saw.
@@ -358,13 +334,7 @@ fn routes_of_other_protocols_are_left_alone() {
     );
 
     lab.start_bgplb(&[]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (_, c) = lab.serve("web", vip, Health::Checked);
     lab.rm_force(&c);
     lab.wait_until(&format!("{vip}/32 is withdrawn"), WAIT, || {
         lab.withdrawn(vip)
@@ -407,13 +377,7 @@ fn status_endpoints_report_what_is_announced() {
     let vip = vip(19);
     let address = "127.0.0.1:19474";
     lab.start_bgplb(&[("STATUS_ADDRESS", address)]);
-    let net = lab
-        .create_network("web", &subnet(vip))
-        .expect("docker network create");
-    let c = lab.run_container("web", &net, Health::Checked);
-    lab.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
-        lab.announced(vip)
-    });
+    let (_, c) = lab.serve("web", vip, Health::Checked);
 
     lab.wait_until("/status lists the announced address", WAIT, || {
         let (code, body) = http_get(address, "/status");

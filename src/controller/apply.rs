@@ -38,6 +38,20 @@ impl Controller {
         failed
     }
 
+    /// A link's index: as observed at the start of the pass, or, for a link
+    /// made since (by an earlier action), asked again.
+    async fn index(&self, links: &BTreeMap<String, u32>, name: &str) -> Result<u32, String> {
+        if let Some(&index) = links.get(name) {
+            return Ok(index);
+        }
+        self.parts
+            .netdev
+            .index_of(name)
+            .await
+            .map_err(|e| crate::error_chain(&e))?
+            .ok_or(format!("link {name} does not exist"))
+    }
+
     async fn apply_one(&self, action: &Action, context: &ApplyContext) -> Result<(), String> {
         let (owners, links) = (&context.owners, &context.links);
         let p = &self.parts;
@@ -80,15 +94,7 @@ impl Controller {
                 tracing::info!(vip = %dst, dev = %dev, "kernel route removed");
             }
             Action::AddRoute { dst, dev } => {
-                let oif = match links.get(dev) {
-                    Some(&i) => i,
-                    None => p
-                        .netdev
-                        .index_of(dev)
-                        .await
-                        .map_err(|e| chain(&e))?
-                        .ok_or(format!("link {dev} does not exist"))?,
-                };
+                let oif = self.index(links, dev).await?;
                 p.routes.add(*dst, oif).await.map_err(|e| chain(&e))?;
                 tracing::info!(vip = %dst, dev = %dev, "kernel route added");
             }
@@ -101,15 +107,7 @@ impl Controller {
                 tracing::info!(vip = %dst, next_hop = %next_hop, network = %o.network, container = %o.container, "route announced");
             }
             Action::AttachPort { link, bridge } => {
-                let bridge_index = match links.get(bridge) {
-                    Some(&i) => i,
-                    None => p
-                        .netdev
-                        .index_of(bridge)
-                        .await
-                        .map_err(|e| chain(&e))?
-                        .ok_or(format!("link {bridge} does not exist"))?,
-                };
+                let bridge_index = self.index(links, bridge).await?;
                 p.netdev
                     .attach(link, bridge_index)
                     .await
