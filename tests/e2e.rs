@@ -9,15 +9,13 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::{docker, docker_ok, link_exists, links_with_prefix, run_ok, Health, Lab, WAIT};
+use common::{
+    docker, docker_ok, link_exists, links_with_prefix, run_ok, subnet, Health, Lab, WAIT,
+};
 
 /// A VIP for the test with lab index `n`.
 fn vip(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, 10 + n)
-}
-
-fn subnet(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
 }
 
 #[test]

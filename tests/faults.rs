@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    docker, docker_ok, kernel_routes, link_exists, run, run_ok, Health, Lab, Network,
+    docker, docker_ok, kernel_routes, link_exists, run, run_ok, subnet, Health, Lab, Network,
     ROUTE_PROTOCOL, WAIT,
 };
 
@@ -50,17 +50,9 @@ fn extra(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, last)
 }
 
-fn subnet(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
-}
-
-fn prefix(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
-}
-
 /// Routes of bgplb's protocol to `vips`, as (prefix, device).
 fn kernel_routes_to(vips: &[Ipv4Addr]) -> BTreeSet<(String, String)> {
-    let wanted: BTreeSet<String> = vips.iter().map(|v| prefix(*v)).collect();
+    let wanted: BTreeSet<String> = vips.iter().map(|v| subnet(*v)).collect();
     kernel_routes(ROUTE_PROTOCOL)
         .into_iter()
         .filter(|(dst, _)| wanted.contains(dst))
@@ -178,8 +170,8 @@ fn sigkilled_bgplb_announces_again_soon_after_start_and_never_touches_kernel_rou
     let (net_a, _) = lab.serve("a", a, Health::Checked);
     let (net_b, _) = lab.serve("b", b, Health::None);
     let expected: BTreeSet<(String, String)> = [
-        (prefix(a), net_a.bridge.clone()),
-        (prefix(b), net_b.bridge.clone()),
+        (subnet(a), net_a.bridge.clone()),
+        (subnet(b), net_b.bridge.clone()),
     ]
     .into();
 
@@ -215,7 +207,7 @@ fn sigkilled_bgplb_announces_again_soon_after_start_and_never_touches_kernel_rou
     let host = lab.host_address().to_string();
     let rib = lab.router_rib();
     let want: BTreeMap<String, Vec<String>> =
-        [(prefix(a), vec![host.clone()]), (prefix(b), vec![host])].into();
+        [(subnet(a), vec![host.clone()]), (subnet(b), vec![host])].into();
     assert_eq!(rib, want, "router RIB after the restart\n{}", lab.report());
     let own = lab.bgplb_rib().expect("bgplb's gobgpd RIB");
     assert_eq!(
@@ -239,10 +231,10 @@ fn graceful_restart_keeps_the_route_at_the_router_while_bgplb_restarts() {
     lab.start_bgplb(&[]); // GRACEFUL_RESTART defaults to true
     let (net, _) = lab.serve("web", a, Health::Checked);
     lab.wait_until("the route is fresh at the router", WAIT, || {
-        router_paths(&lab.netns(), &prefix(a)) == Ok(vec![false])
+        router_paths(&lab.netns(), &subnet(a)) == Ok(vec![false])
     });
 
-    let (ns, p) = (lab.netns(), prefix(a));
+    let (ns, p) = (lab.netns(), subnet(a));
     let stale_seen = Arc::new(AtomicBool::new(false));
     let seen = stale_seen.clone();
     let sampler = Sampler::start(move || match router_paths(&ns, &p) {
@@ -268,7 +260,7 @@ fn graceful_restart_keeps_the_route_at_the_router_while_bgplb_restarts() {
     lab.wait_until(
         "the route is fresh again at the router (announced by the new bgplb)",
         FEW_SECONDS + Duration::from_secs(5),
-        || router_paths(&lab.netns(), &prefix(a)) == Ok(vec![false]),
+        || router_paths(&lab.netns(), &subnet(a)) == Ok(vec![false]),
     );
     thread::sleep(Duration::from_secs(1));
     let (samples, gaps) = sampler.finish();
@@ -283,7 +275,7 @@ fn graceful_restart_keeps_the_route_at_the_router_while_bgplb_restarts() {
         lab.report()
     );
     assert_eq!(
-        lab.next_hops(&prefix(a)),
+        lab.next_hops(&subnet(a)),
         vec![lab.host_address().to_string()]
     );
     assert!(lab.has_kernel_route(a, &net.bridge), "{}", lab.report());
@@ -317,7 +309,7 @@ fn sigkilled_gobgpd_is_replaced_and_every_route_announced_again() {
         let pids = lab.bgplb_gobgpd_pids();
         pids.len() == 1 && pids != old
     });
-    let mut want = vec![prefix(a), prefix(b)];
+    let mut want = vec![subnet(a), subnet(b)];
     want.sort();
     lab.wait_until("the new gobgpd holds both paths again", FEW_SECONDS, || {
         lab.bgplb_rib()
@@ -353,7 +345,7 @@ fn restarted_router_gets_the_routes_again_within_seconds() {
         started.elapsed()
     );
     assert_eq!(
-        lab.next_hops(&prefix(a)),
+        lab.next_hops(&subnet(a)),
         vec![lab.host_address().to_string()]
     );
     assert!(lab.has_kernel_route(a, &net.bridge), "{}", lab.report());
@@ -450,7 +442,7 @@ fn dockerd_restart_withdraws_what_died_meanwhile_and_keeps_the_rest_announced() 
     let (dead_bridge, c_dead) = (served[1].1.clone(), served[1].2.clone());
     let dead_pid = dockerd.cli_ok(&["inspect", "-f", "{{.State.Pid}}", &c_dead]);
 
-    let (ns, kept) = (lab.netns(), prefix(keep));
+    let (ns, kept) = (lab.netns(), subnet(keep));
     let sampler = Sampler::start(move || match router_paths(&ns, &kept) {
         Ok(p) if p.is_empty() => Err("healthy route missing at the router".into()),
         Ok(_) => Ok(()),
@@ -516,8 +508,8 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
         run_ok("ip", &args);
     }
     let foreign_present = |lab: &Lab| {
-        let same = run_ok("ip", &["route", "show", &prefix(a), "proto", "static"]);
-        let bridge = run_ok("ip", &["route", "show", &prefix(other), "proto", "static"]);
+        let same = run_ok("ip", &["route", "show", &subnet(a), "proto", "static"]);
+        let bridge = run_ok("ip", &["route", "show", &subnet(other), "proto", "static"]);
         let ok = same.contains(&format!("dev {}", lab.host_if()))
             && same.contains("metric 100")
             && bridge.contains(&format!("dev {}", net.bridge));
@@ -535,7 +527,7 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
         &[
             "route",
             "del",
-            &prefix(a),
+            &subnet(a),
             "dev",
             &net.bridge,
             "proto",
@@ -553,7 +545,7 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
     foreign_present(&lab).unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
 
     // bgplb's path, deleted by hand from its gobgpd.
-    let out = lab.bgplb_gobgp(&["global", "rib", "del", "-a", "ipv4", &prefix(a)]);
+    let out = lab.bgplb_gobgp(&["global", "rib", "del", "-a", "ipv4", &subnet(a)]);
     assert!(
         out.status.success(),
         "gobgp global rib del: {}",
@@ -561,23 +553,23 @@ fn routes_and_paths_deleted_by_hand_come_back_and_foreign_routes_stay() {
     );
     let deleted = Instant::now();
     // (A resync pass may put it back at any moment; usually it is still gone.)
-    let gone = lab.bgplb_rib().is_ok_and(|r| !r.contains_key(&prefix(a)));
+    let gone = lab.bgplb_rib().is_ok_and(|r| !r.contains_key(&subnet(a)));
     eprintln!("path gone from bgplb's gobgpd right after the delete: {gone}");
     lab.wait_until(
         "the path is announced again within the resync period",
         resync + Duration::from_secs(3),
-        || lab.announced(a) && lab.bgplb_rib().is_ok_and(|r| r.contains_key(&prefix(a))),
+        || lab.announced(a) && lab.bgplb_rib().is_ok_and(|r| r.contains_key(&subnet(a))),
     );
     eprintln!("path back after {:?}", deleted.elapsed());
     assert_eq!(
-        lab.next_hops(&prefix(a)),
+        lab.next_hops(&subnet(a)),
         vec![lab.host_address().to_string()],
         "exactly one path"
     );
     // Only bgplb's route to the VIP was touched: one proto-201 route, on its bridge.
     assert_eq!(
         kernel_routes_to(&[a]),
-        [(prefix(a), net.bridge.clone())].into(),
+        [(subnet(a), net.bridge.clone())].into(),
         "{}",
         lab.report()
     );
@@ -661,7 +653,7 @@ fn network_and_container_removed_while_bgplb_was_down_are_cleaned_up_on_start() 
         &[
             "route",
             "add",
-            &prefix(foreign_201),
+            &subnet(foreign_201),
             "dev",
             fake_bridge,
             "proto",
@@ -696,15 +688,15 @@ fn network_and_container_removed_while_bgplb_was_down_are_cleaned_up_on_start() 
         "the router has only the remaining route",
         FEW_SECONDS + Duration::from_secs(5),
         || {
-            lab.router_rib().keys().cloned().collect::<Vec<_>>() == vec![prefix(kept_vip)]
-                && router_paths(&lab.netns(), &prefix(kept_vip)) == Ok(vec![false])
+            lab.router_rib().keys().cloned().collect::<Vec<_>>() == vec![subnet(kept_vip)]
+                && router_paths(&lab.netns(), &subnet(kept_vip)) == Ok(vec![false])
         },
     );
     assert!(
         lab.bgplb_rib()
             .expect("bgplb's gobgpd RIB")
             .keys()
-            .eq([prefix(kept_vip)].iter()),
+            .eq([subnet(kept_vip)].iter()),
         "{}",
         lab.report()
     );
@@ -741,7 +733,7 @@ fn network_and_container_removed_while_bgplb_was_down_are_cleaned_up_on_start() 
     assert!(
         run_ok(
             "ip",
-            &["route", "show", &prefix(foreign_201), "proto", "201"]
+            &["route", "show", &subnet(foreign_201), "proto", "201"]
         )
         .contains(fake_bridge),
         "bgplb removed a proto-201 route through a link that is not its own"
@@ -874,9 +866,9 @@ fn after_a_storm_router_and_kernel_hold_exactly_what_docker_says() {
             let mut words = text.split_whitespace();
             let v = bridges[&net.bridge];
             if words.next() == Some("true") {
-                routed.insert((prefix(v), net.bridge.clone()));
+                routed.insert((subnet(v), net.bridge.clone()));
                 if matches!(words.next(), Some("healthy" | "none")) {
-                    announced.insert(prefix(v));
+                    announced.insert(subnet(v));
                 }
             }
         }
@@ -886,7 +878,7 @@ fn after_a_storm_router_and_kernel_hold_exactly_what_docker_says() {
         let routed: BTreeSet<(String, String)> = kernel_routes(ROUTE_PROTOCOL)
             .into_iter()
             .filter(|(dst, dev)| {
-                bridges.contains_key(dev) || bridges.values().any(|v| prefix(*v) == *dst)
+                bridges.contains_key(dev) || bridges.values().any(|v| subnet(*v) == *dst)
             })
             .collect();
         let host = lab.host_address().to_string();
@@ -961,7 +953,7 @@ fn drain_in_progress_survives_a_bgplb_restart() {
     thread::sleep(Duration::from_secs(2));
     let own = lab.bgplb_rib().expect("bgplb's gobgpd RIB");
     assert!(
-        !own.contains_key(&prefix(a)),
+        !own.contains_key(&subnet(a)),
         "the draining container was announced again after the restart: {own:?}\n{}",
         lab.report()
     );

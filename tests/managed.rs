@@ -11,17 +11,13 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use common::{
-    bridge_ports, docker, docker_ok, link_exists, plugin_dir_named, Health, Lab, ManagedPlugin,
-    WAIT,
+    bridge_ports, docker, docker_ok, link_exists, plugin_dir_named, subnet, Health, Lab,
+    ManagedPlugin, WAIT,
 };
 
 /// A VIP for the test with lab index `n` (apart from e2e.rs's 10 + n).
 fn vip(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, 100 + n)
-}
-
-fn subnet(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
 }
 
 #[test]

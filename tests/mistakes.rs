@@ -6,15 +6,11 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{docker, link_exists, run_ok, Health, Lab, WAIT};
+use common::{docker, link_exists, run_ok, subnet, Health, Lab, WAIT};
 
 /// A VIP for the test with lab index `n` (as in e2e.rs: 10 + n).
 fn vip(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, 10 + n)
-}
-
-fn subnet(vip: Ipv4Addr) -> String {
-    format!("{vip}/32")
 }
 
 /// The host end of a container's veth on its one network.

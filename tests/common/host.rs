@@ -92,6 +92,11 @@ pub fn links_with_prefix(prefix: &str) -> Vec<String> {
     names
 }
 
+/// A VIP as a /32: the subnet of its network, and its prefix in a RIB.
+pub fn subnet(vip: std::net::Ipv4Addr) -> String {
+    format!("{vip}/32")
+}
+
 /// Runs a program to completion and returns its output.
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)

@@ -498,7 +498,7 @@ impl Lab {
     /// the address is announced and routed.
     pub fn serve(&mut self, name: &str, vip: Ipv4Addr, health: Health) -> (Network, String) {
         let net = self
-            .create_network(name, &format!("{vip}/32"))
+            .create_network(name, &subnet(vip))
             .unwrap_or_else(|e| panic!("docker network create {name}: {e}"));
         let c = self.run_container(name, &net, health);
         self.wait_until(&format!("{vip}/32 is announced"), WAIT, || {
